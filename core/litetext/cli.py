@@ -1,0 +1,180 @@
+"""The `litetext` command line: segment, models, info, and the commands adapters register.
+
+Adapters add their own subcommands (`litetext app`, `litetext label-studio`, ...) through the entry-point
+group `litetext.commands`: each entry is a function `register(subparsers)`. The core never imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from . import __version__
+from .errors import LitetextError
+from .models import DEFAULT_MODEL, list_models
+
+COMMAND_GROUP = "litetext.commands"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except LitetextError as error:
+        print(f"litetext: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="litetext", description="SAM3-LiteText text-prompted segmentation")
+    parser.add_argument("--version", action="version", version=f"litetext {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    segment = commands.add_parser("segment", help="segment images with text prompts; write COCO JSON and overlays")
+    segment.add_argument("images", nargs="+", help="image files or directories (searched recursively)")
+    segment.add_argument("-p", "--prompt", action="append", required=True,
+                         help="a noun phrase to segment; repeat for several (e.g. -p 'red car' -p person)")
+    add_model_arguments(segment)
+    segment.add_argument("-o", "--out", default="litetext-out", help="output directory (default: %(default)s)")
+    segment.add_argument("--threshold", type=float, default=0.5, help="instance score threshold (0..1)")
+    segment.add_argument("--mask-threshold", type=float, default=0.5, help="mask probability threshold (0..1)")
+    segment.add_argument("--max-instances", type=int, default=None, help="keep at most this many per image")
+    segment.add_argument("--min-area", type=int, default=0, help="drop instances smaller than this (pixels)")
+    segment.add_argument("--batch-size", type=int, default=4, help="images per vision-encoder batch")
+    segment.add_argument("--no-overlays", action="store_true", help="write only the COCO JSON")
+    segment.set_defaults(run=run_segment)
+
+    models = commands.add_parser("models", help="list known checkpoints and their aliases")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    models.set_defaults(run=run_models)
+
+    info = commands.add_parser("info", help="versions, devices, and loaded adapters")
+    info.set_defaults(run=run_info)
+
+    for entry in entry_points(group=COMMAND_GROUP):
+        try:
+            entry.load()(commands)
+        except Exception as error:  # a broken adapter must not take the core commands down with it
+            print(f"litetext: adapter command {entry.name!r} is unavailable: {error}", file=sys.stderr)
+    return parser
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The --model/--device/--dtype options every model-running command shares."""
+    parser.add_argument("-m", "--model", default=DEFAULT_MODEL,
+                        help="alias (see `litetext models`), hub id or local directory (default: %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    parser.add_argument("--dtype", default="auto", help="auto, fp32, bf16 or fp16 (default: auto)")
+
+
+def warn_if_random(model: str) -> None:
+    """Say so when a tiny random checkpoint is in use: its masks are meaningless."""
+    if model.startswith("tiny-random"):
+        print(f"litetext: note: {model} has random weights; its masks are meaningless (for offline demos and "
+              "tests only)", file=sys.stderr)
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    from .coco import CocoBuilder
+    from .engine import load, normalize_prompts
+    from .images import list_images
+
+    prompts = normalize_prompts(args.prompt)
+    paths = list_images(args.images)
+    if not paths:
+        print("litetext: error: no image files found", file=sys.stderr)
+        return 2
+    warn_if_random(args.model)
+    engine = load(args.model, device=args.device, dtype=args.dtype)
+    out = Path(args.out)
+    overlays = out / "overlays"
+    overlays.mkdir(parents=True, exist_ok=True)
+    coco = CocoBuilder(prompts)
+    failures = []
+    items = engine.segment_batch(
+        [str(p) for p in paths], prompts, batch_size=args.batch_size, threshold=args.threshold,
+        mask_threshold=args.mask_threshold, max_instances=args.max_instances, min_area=args.min_area,
+        progress=True,
+    )
+    for item in items:
+        path = paths[item.index]
+        if not item.ok:
+            failures.append({"file": str(path), "error": str(item.error)})
+            print(f"litetext: skipped {path}: {item.error}", file=sys.stderr)
+            continue
+        coco.add(path.name, item.result)
+        if not args.no_overlays:
+            item.result.overlay(item.image).save(overlays / f"{path.stem}.png")
+    coco_path = out / "coco.json"
+    coco_path.write_text(json.dumps(coco.to_dict()))
+    if failures:
+        (out / "failures.json").write_text(json.dumps(failures, indent=2))
+    done = len(paths) - len(failures)
+    print(f"litetext: {done} of {len(paths)} images segmented, {coco.annotation_count} instances -> {coco_path}",
+          file=sys.stderr)
+    return 1 if failures else 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    specs = list_models()
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps([asdict(s) for s in specs], indent=2))
+        return 0
+    rows = [("alias", "checkpoint", "text encoder", "params", "ctx", "status")]
+    for s in specs:
+        status = "verified" if s.verified else "unverified"
+        if s.repo_id is None and not s.alias.startswith("tiny-random"):
+            status = "not published"
+        rows.append((s.alias, s.repo_id or ("(built locally)" if s.alias.startswith("tiny") else "-"),
+                     s.text_encoder, f"{s.text_encoder_params_m:g}M", str(s.context_length), status))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print("\nAny hub id (owner/name) or local save_pretrained directory works too.")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    print(f"litetext {__version__}")
+    print(f"python {platform.python_version()} on {platform.platform()}")
+    for name in ("torch", "torchvision", "transformers", "numpy", "pillow", "pycocotools"):
+        print(f"{name} {_version(name)}")
+    import torch
+
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "not available"
+    mps = getattr(torch.backends, "mps", None)
+    print(f"cuda: {cuda}")
+    print(f"mps: {'available' if mps is not None and mps.is_available() else 'not available'}")
+    from .loading import cache_dir, resolve_device
+
+    print(f"default device: {resolve_device('auto')}")
+    print(f"litetext cache: {cache_dir()}")
+    commands = sorted(e.name for e in entry_points(group=COMMAND_GROUP))
+    print(f"adapter commands: {', '.join(commands) or 'none installed'}")
+    return 0
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,620 @@
+"""The engine: load image -> encode image -> encode text -> decode -> post-process.
+
+Each stage is a method. Vision features and text embeddings are cached per engine (shared by every adapter
+in the process, since `load` returns one engine per model, device and dtype), and all prompts for an image
+are decoded together against one copy of its vision features.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import os
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .cache import (
+    DEFAULT_IMAGE_CACHE_BYTES_CPU,
+    DEFAULT_IMAGE_CACHE_BYTES_GPU,
+    DEFAULT_TEXT_CACHE_BYTES,
+    LRUCache,
+)
+from .errors import BoxError, InputError, LitetextError, PromptError
+from .images import DEFAULT_MAX_PIXELS, ImageInput, describe_source, image_digest, load_image
+from .models import DEFAULT_MODEL
+from .result import Result, Timings, upsample_masks
+
+#: Tokens per prompt: Sam3Processor always pads text to this length, so litetext does too.
+TEXT_LENGTH = 32
+#: Prompt used for box-only (visual) queries, as Sam3Processor does.
+VISUAL_PROMPT = "visual"
+
+
+@dataclass(frozen=True)
+class ImageFeatures:
+    """What decoding needs from one image: the three FPN levels SAM3 decodes from, batch dimension 1."""
+
+    fpn_hidden_states: tuple[Any, ...]
+    original_size: tuple[int, int]  # (height, width), as Sam3Processor reports it
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.fpn_hidden_states)
+
+
+@dataclass(frozen=True)
+class TextEmbedding:
+    """One prompt's projected text features (1, 32, hidden) and attention mask (1, 32)."""
+
+    prompt: str
+    features: Any
+    attention_mask: Any
+
+    @property
+    def nbytes(self) -> int:
+        return self.features.numel() * self.features.element_size() + self.attention_mask.numel() * 8
+
+
+@dataclass(frozen=True)
+class DecodeOutput:
+    """Raw decoder outputs for K prompts on one image (batch dimension K)."""
+
+    pred_logits: Any
+    pred_boxes: Any
+    pred_masks: Any
+    presence_logits: Any
+
+    @staticmethod
+    def concatenate(parts: Sequence[DecodeOutput]) -> DecodeOutput:
+        import torch
+
+        if len(parts) == 1:
+            return parts[0]
+        presence = None if parts[0].presence_logits is None else torch.cat([p.presence_logits for p in parts])
+        return DecodeOutput(torch.cat([p.pred_logits for p in parts]), torch.cat([p.pred_boxes for p in parts]),
+                            torch.cat([p.pred_masks for p in parts]), presence)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """A validated RGB image with its content digest (the image-cache key)."""
+
+    image: Image.Image
+    digest: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One item of `segment_batch`: its position and source, then a result or the error that stopped it."""
+
+    index: int
+    source: Any
+    result: Result | None
+    error: LitetextError | None = None
+    image: Image.Image | None = None  # the decoded RGB image, for overlays and exports
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an engine runs: the model it was asked for, the checkpoint it loaded, where and how."""
+
+    model: str
+    checkpoint: str
+    family: str
+    device: str
+    dtype: str
+    text_encoder_params_m: float
+    image_size: int
+
+
+class Engine:
+    """Text-prompted segmentation with SAM3-LiteText (or SAM3) and shared caches.
+
+    Get one with `litetext.load(...)`; build one directly only to wrap an already-loaded model.
+    Thread-safe: model calls are serialised per engine, caches have their own locks.
+
+    `batched` (default: on for GPUs, off on CPU) sends all prompts of an image through one decoder call and
+    several images through one vision-encoder call. Off, every call has batch size 1, exactly as the plain
+    transformers pipeline runs, so results are bit-identical to it; on, they are equal up to float rounding
+    (batch size changes the kernels' summation order), which is where GPUs gain speed. A CPU gains nothing
+    from batching, so it keeps exactness.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str = "custom",
+        checkpoint: str = "",
+        image_cache_bytes: int | None = None,
+        text_cache_bytes: int | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        batched: bool | None = None,
+    ):
+        import torch
+
+        self.model = model
+        self.processor = processor
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.max_pixels = max_pixels
+        on_gpu = self.device.type != "cpu"
+        self.batched = on_gpu if batched is None else batched
+        if image_cache_bytes is None:
+            image_cache_bytes = DEFAULT_IMAGE_CACHE_BYTES_GPU if on_gpu else DEFAULT_IMAGE_CACHE_BYTES_CPU
+        self.image_cache = LRUCache(image_cache_bytes, sizeof=lambda f: f.nbytes)
+        self.text_cache = LRUCache(
+            DEFAULT_TEXT_CACHE_BYTES if text_cache_bytes is None else text_cache_bytes, sizeof=lambda t: t.nbytes
+        )
+        self._lock = threading.RLock()
+        self._position_encodings: tuple[Any, ...] | None = None
+        text_params = sum(p.numel() for p in model.text_encoder.parameters())
+        self.info = EngineInfo(
+            model=name,
+            checkpoint=checkpoint,
+            family="litetext" if model.config.model_type == "sam3_lite_text" else "sam3",
+            device=str(self.device),
+            dtype=str(self.dtype).removeprefix("torch."),
+            text_encoder_params_m=round(text_params / 1e6, 2),
+            image_size=int(processor.image_processor.size["height"]),
+        )
+        self._torch = torch
+
+    def __repr__(self) -> str:
+        return f"Engine(model={self.info.model!r}, device={self.info.device!r}, dtype={self.info.dtype!r})"
+
+    # Stage 1: load image ------------------------------------------------------------------------------
+
+    def prepare_image(self, image: ImageInput | PreparedImage) -> PreparedImage:
+        """Validate and decode an image input into RGB and compute its content digest."""
+        if isinstance(image, PreparedImage):
+            return image
+        rgb = load_image(image, max_pixels=self.max_pixels)
+        return PreparedImage(rgb, image_digest(rgb))
+
+    # Stage 2: encode image ----------------------------------------------------------------------------
+
+    def encode_image(self, image: ImageInput | PreparedImage) -> ImageFeatures:
+        """Vision features of one image, from the cache when its pixels were seen before."""
+        return self.encode_images([image])[0]
+
+    def encode_images(self, images: Sequence[ImageInput | PreparedImage]) -> list[ImageFeatures]:
+        """Vision features of several images; cache misses go through the vision encoder as one batch."""
+        prepared = [self.prepare_image(image) for image in images]
+        found: dict[str, ImageFeatures] = {}
+        for item in prepared:
+            if item.digest not in found:
+                cached = self.image_cache.get(item.digest)
+                if cached is not None:
+                    found[item.digest] = cached
+        missing = list({p.digest: p for p in prepared if p.digest not in found}.values())
+        for group in self._groups(missing):
+            for item, features in zip(group, self._run_vision_encoder([p.image for p in group])):
+                found[item.digest] = features
+                self.image_cache.put(item.digest, features)
+        return [found[p.digest] for p in prepared]
+
+    def _run_vision_encoder(self, images: list[Image.Image]) -> list[ImageFeatures]:
+        torch = self._torch
+        pixel_values = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        with self._lock, torch.inference_mode():
+            outputs = self.model.get_vision_features(pixel_values=pixel_values.to(self.device, self.dtype))
+            levels = outputs.fpn_hidden_states[:-1]  # SAM3 never decodes from the coarsest level
+            if self._position_encodings is None:
+                # Position encodings depend only on the feature shape: keep one copy, not one per image.
+                self._position_encodings = tuple(p[:1].clone() for p in outputs.fpn_position_encoding[:-1])
+        return [
+            ImageFeatures(tuple(level[i : i + 1].clone() for level in levels), (image.height, image.width))
+            for i, image in enumerate(images)
+        ]
+
+    # Stage 3: encode text -----------------------------------------------------------------------------
+
+    def encode_text(self, prompts: Sequence[str]) -> list[TextEmbedding]:
+        """Projected text embeddings per prompt, each computed once and then served from the cache."""
+        prompts = normalize_prompts(prompts)
+        found = {p: self.text_cache.get(p) for p in prompts}
+        missing = [p for p, embedding in found.items() if embedding is None]
+        if missing:
+            self._warn_if_truncated(missing)
+        for group in self._groups(missing):
+            self._encode_text_group(group, found)
+        return [found[p] for p in prompts]
+
+    def _encode_text_group(self, missing: Sequence[str], found: dict[str, TextEmbedding | None]) -> None:
+        tokens = self.processor.tokenizer(
+            missing, padding="max_length", max_length=TEXT_LENGTH, truncation=True, return_tensors="pt"
+        )
+        torch = self._torch
+        with self._lock, torch.inference_mode():
+            input_ids = tokens["input_ids"].to(self.device)
+            attention_mask = tokens["attention_mask"].to(self.device)
+            features = self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+            features = features.pooler_output
+        for i, prompt in enumerate(missing):
+            embedding = TextEmbedding(prompt, features[i : i + 1].clone(), attention_mask[i : i + 1].clone())
+            found[prompt] = embedding
+            self.text_cache.put(prompt, embedding)
+
+    def _warn_if_truncated(self, prompts: list[str]) -> None:
+        lengths = [len(ids) for ids in self.processor.tokenizer(prompts)["input_ids"]]
+        for prompt, length in zip(prompts, lengths):
+            if length > TEXT_LENGTH:
+                warnings.warn(
+                    f"prompt {prompt[:60]!r} is {length} tokens; only the first {TEXT_LENGTH} are used",
+                    stacklevel=3,
+                )
+
+    # Stage 4: decode ----------------------------------------------------------------------------------
+
+    def decode(
+        self,
+        features: ImageFeatures,
+        embeddings: Sequence[TextEmbedding],
+        *,
+        boxes: Sequence[Sequence[float]] | None = None,
+        box_labels: Sequence[int] | None = None,
+    ) -> DecodeOutput:
+        """Run the DETR encoder/decoder and mask decoder for every prompt on one image.
+
+        When `batched`, all K prompts go through one call with the image's features broadcast to K (a view,
+        not a copy); otherwise one call per prompt. Exemplar boxes apply to every prompt.
+        """
+        outputs = [self._decode_group(features, group, boxes, box_labels) for group in self._groups(embeddings)]
+        return DecodeOutput.concatenate(outputs)
+
+    def _decode_group(self, features, embeddings, boxes, box_labels) -> DecodeOutput:
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+        from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
+
+        torch = self._torch
+        count = len(embeddings)
+        if self._position_encodings is None:
+            raise LitetextError("decode() needs encode_image() to have run on this engine first")
+        vision = Sam3VisionEncoderOutput(
+            fpn_hidden_states=tuple(f.expand(count, -1, -1, -1) for f in features.fpn_hidden_states) + (None,),
+            fpn_position_encoding=tuple(p.expand(count, -1, -1, -1) for p in self._position_encodings) + (None,),
+        )
+        text = BaseModelOutputWithPooling(pooler_output=torch.cat([e.features for e in embeddings]))
+        attention_mask = torch.cat([e.attention_mask for e in embeddings])
+        box_inputs = self._box_inputs(boxes, box_labels, features.original_size, count)
+        with self._lock, torch.inference_mode():
+            out = self.model(vision_embeds=vision, text_embeds=text, attention_mask=attention_mask, **box_inputs)
+        return DecodeOutput(out.pred_logits, out.pred_boxes, out.pred_masks, out.presence_logits)
+
+    def _groups(self, items: Sequence[Any]) -> list[Sequence[Any]]:
+        """All items in one model call when batched, else one call each (see `batched`)."""
+        if not self.batched:
+            return [[item] for item in items]
+        return [items] if len(items) else []
+
+    def _box_inputs(self, boxes, box_labels, original_size, count: int) -> dict[str, Any]:
+        if boxes is None or len(boxes) == 0:
+            return {}
+        boxes, box_labels = validate_boxes(boxes, box_labels, original_size)
+        # The processor normalises pixel xyxy to relative cxcywh; reuse it so results match it exactly.
+        encoded = self.processor(
+            original_sizes=[list(original_size)], input_boxes=[boxes], input_boxes_labels=[box_labels],
+            return_tensors="pt",
+        )
+        return {
+            "input_boxes": encoded["input_boxes"].to(self.device, self.dtype).expand(count, -1, -1),
+            "input_boxes_labels": encoded["input_boxes_labels"].to(self.device).expand(count, -1),
+        }
+
+    # Stage 5: post-process ----------------------------------------------------------------------------
+
+    def postprocess(
+        self,
+        outputs: Any,
+        prompts: Sequence[str],
+        original_size: tuple[int, int],
+        *,
+        threshold: float = 0.5,
+        mask_threshold: float = 0.5,
+        keep_mask_logits: bool = False,
+    ) -> Result:
+        """Scores, pixel boxes and full-resolution masks of the instances scoring above `threshold`.
+
+        Same arithmetic as `Sam3Processor.post_process_instance_segmentation`; only kept instances are
+        upsampled, in chunks, so memory stays bounded on large images.
+        """
+        torch = self._torch
+        height, width = original_size
+        with torch.inference_mode():
+            scores = outputs.pred_logits.float().sigmoid()
+            if outputs.presence_logits is not None:
+                scores = scores * outputs.presence_logits.float().sigmoid()
+            scale = torch.tensor([width, height, width, height], device=scores.device)
+            boxes = outputs.pred_boxes.float() * scale
+            keep = scores > threshold
+            prompt_indices = keep.nonzero()[:, 0]
+            kept_logits = outputs.pred_masks[keep]
+            masks = upsample_masks(kept_logits, (height, width), mask_threshold)
+            return Result(
+                prompts=list(prompts),
+                prompt_indices=prompt_indices.cpu().numpy().astype(np.int64),
+                scores=scores[keep].cpu().numpy().astype(np.float32),
+                boxes=boxes[keep].cpu().numpy().astype(np.float32).reshape(-1, 4),
+                masks=masks.numpy(),
+                image_size=(width, height),
+                mask_logits=kept_logits.float().cpu().numpy() if keep_mask_logits else None,
+            )
+
+    # The whole request --------------------------------------------------------------------------------
+
+    def segment(
+        self,
+        image: ImageInput | PreparedImage,
+        prompts: str | Sequence[str] | None,
+        *,
+        boxes: Sequence[Sequence[float]] | None = None,
+        box_labels: Sequence[int] | None = None,
+        threshold: float = 0.5,
+        mask_threshold: float = 0.5,
+        max_instances: int | None = None,
+        min_area: int = 0,
+        keep_mask_logits: bool = False,
+    ) -> Result:
+        """Find every instance of each prompt (a noun phrase, or a list of them) in `image`.
+
+        `boxes` are optional exemplar boxes in pixel xyxy, with `box_labels` 1 (positive) or 0 (negative);
+        with boxes and no prompts the query is visual only. `keep_mask_logits` keeps the low-resolution
+        mask logits on the result so `Result.with_mask_threshold` can re-binarise without the model.
+        Returns a `Result` at the image's size.
+        """
+        check_thresholds(threshold, mask_threshold)
+        prompts = resolve_prompts(prompts, boxes)
+        started = time.perf_counter()
+        prepared = self.prepare_image(image)
+        cache_hit = prepared.digest in self.image_cache
+        features = self.encode_image(prepared)
+        encode_image_ms = self._clock(started) * 1e3
+        result = self._segment_features(features, prompts, boxes=boxes, box_labels=box_labels, threshold=threshold,
+                                        mask_threshold=mask_threshold, max_instances=max_instances,
+                                        min_area=min_area, keep_mask_logits=keep_mask_logits)
+        result.timings = replace(result.timings, encode_image_ms=encode_image_ms, image_cache_hit=cache_hit)
+        return result
+
+    def _segment_features(self, features, prompts, *, boxes=None, box_labels=None, threshold, mask_threshold,
+                          max_instances, min_area, keep_mask_logits=False) -> Result:
+        """Stages 3 to 5 on features already encoded; timings of those stages are set on the result."""
+        started = time.perf_counter()
+        embeddings = self.encode_text(prompts)
+        encoded_text = self._clock(started)
+        outputs = self.decode(features, embeddings, boxes=boxes, box_labels=box_labels)
+        decoded = self._clock(started)
+        result = self.postprocess(outputs, [e.prompt for e in embeddings], features.original_size,
+                                  threshold=threshold, mask_threshold=mask_threshold,
+                                  keep_mask_logits=keep_mask_logits)
+        result = result.filter(min_area=min_area, max_instances=max_instances)
+        finished = self._clock(started)
+        result.timings = Timings(encode_text_ms=encoded_text * 1e3, decode_ms=(decoded - encoded_text) * 1e3,
+                                 postprocess_ms=(finished - decoded) * 1e3)
+        return result
+
+    def segment_batch(
+        self,
+        images: Iterable[Any],
+        prompts: str | Sequence[str] | None = None,
+        *,
+        batch_size: int = 4,
+        threshold: float = 0.5,
+        mask_threshold: float = 0.5,
+        max_instances: int | None = None,
+        min_area: int = 0,
+        progress: bool = False,
+    ) -> Iterator[BatchItem]:
+        """Segment many images, yielding a `BatchItem` per image in input order.
+
+        With `prompts` given, every image gets them; with `prompts=None` each item of `images` is an
+        `(image, prompts)` pair. Images go through the vision encoder `batch_size` at a time while the next
+        batch is read in the background. A bad image or prompt yields an item with `error` set; the rest go on.
+        """
+        check_thresholds(threshold, mask_threshold)
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, not {batch_size}")
+        options = dict(threshold=threshold, mask_threshold=mask_threshold, max_instances=max_instances,
+                       min_area=min_area)
+        total = len(images) if hasattr(images, "__len__") else None
+        bar = _progress_bar(total, enabled=progress)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="litetext-read") as reader:
+            pending = None
+            for chunk in _chunks(enumerate(images), batch_size):
+                upcoming = reader.submit(self._read_chunk, chunk, prompts)
+                if pending is not None:
+                    yield from self._segment_chunk(pending.result(), options, bar)
+                pending = upcoming
+            if pending is not None:
+                yield from self._segment_chunk(pending.result(), options, bar)
+        bar.close()
+
+    def _read_chunk(self, chunk: list[tuple[int, Any]], prompts) -> list[tuple[int, Any, Any, Any]]:
+        """Decode and validate one chunk's images and prompts (runs on the reader thread)."""
+        read = []
+        for index, item in chunk:
+            source = item
+            try:
+                source, item_prompts = (item, prompts) if prompts is not None else _split_pair(item)
+                read.append((index, source, self.prepare_image(source), normalize_prompts(item_prompts)))
+            except LitetextError as error:
+                read.append((index, source, None, error))
+        return read
+
+    def _segment_chunk(self, read, options, bar) -> Iterator[BatchItem]:
+        good = [prepared for _, _, prepared, _ in read if prepared is not None]
+        started = time.perf_counter()
+        features = dict(zip((p.digest for p in good), self.encode_images(good)))  # one batched vision pass
+        encode_ms = self._clock(started) * 1e3 / max(1, len(good))
+        for index, source, prepared, prompts_or_error in read:
+            if prepared is None:
+                yield BatchItem(index, source, None, prompts_or_error)
+            else:
+                try:
+                    result = self._segment_features(features[prepared.digest], prompts_or_error, **options)
+                    result.timings = replace(result.timings, encode_image_ms=encode_ms)
+                    yield BatchItem(index, source, result, image=prepared.image)
+                except LitetextError as error:
+                    yield BatchItem(index, source, None, error)
+            bar.update(1)
+
+    def _clock(self, since: float) -> float:
+        """Seconds since `since`, after the device has finished its queued work."""
+        if self.device.type == "cuda":
+            self._torch.cuda.synchronize(self.device)
+        return time.perf_counter() - since
+
+
+# Validation shared by the engine and the adapters ---------------------------------------------------------
+
+
+def normalize_prompts(prompts: str | Sequence[str] | None) -> list[str]:
+    """Validate prompts: one noun phrase or a list; strips whitespace, drops duplicates, keeps order."""
+    if isinstance(prompts, (str, bytes)):
+        prompts = [prompts]
+    if prompts is None or len(prompts) == 0:
+        raise PromptError("no prompt given: pass at least one noun phrase, e.g. 'red car'")
+    cleaned: list[str] = []
+    for prompt in prompts:
+        if isinstance(prompt, bytes):
+            try:
+                prompt = prompt.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PromptError(f"prompt {prompt[:40]!r} is not valid UTF-8 text") from None
+        if not isinstance(prompt, str):
+            raise PromptError(f"prompts must be text, got {type(prompt).__name__}")
+        prompt = " ".join(prompt.split())
+        if not prompt:
+            raise PromptError("a prompt is empty or blank: every prompt must name something, e.g. 'person'")
+        if prompt not in cleaned:
+            cleaned.append(prompt)
+    return cleaned
+
+
+def resolve_prompts(prompts: str | Sequence[str] | None, boxes: Sequence[Any] | None) -> list[str]:
+    """The prompts to decode: the given ones, or the processor's visual prompt for box-only queries."""
+    if (prompts is None or (not isinstance(prompts, (str, bytes)) and len(prompts) == 0)) and boxes:
+        return [VISUAL_PROMPT]
+    return normalize_prompts(prompts)
+
+
+def validate_boxes(
+    boxes: Sequence[Sequence[float]], box_labels: Sequence[int] | None, original_size: tuple[int, int]
+) -> tuple[list[list[float]], list[int]]:
+    """Check exemplar boxes are finite pixel xyxy inside the image and labels are 0/1; return them as lists."""
+    height, width = original_size
+    checked = []
+    for box in boxes:
+        try:
+            x1, y1, x2, y2 = (float(v) for v in box)
+        except (TypeError, ValueError):
+            raise BoxError(f"box {box!r} must be four numbers x1, y1, x2, y2 in pixels") from None
+        if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+            raise BoxError(f"box {box!r} has a NaN or infinite coordinate")
+        if x2 <= x1 or y2 <= y1:
+            raise BoxError(f"box {box!r} is empty or inverted: need x1 < x2 and y1 < y2")
+        if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
+            raise BoxError(f"box {box!r} lies outside the {width}x{height} image")
+        checked.append([x1, y1, x2, y2])
+    labels = [1] * len(checked) if box_labels is None else [int(v) for v in box_labels]
+    if len(labels) != len(checked):
+        raise BoxError(f"{len(checked)} boxes but {len(labels)} box labels")
+    if any(v not in (0, 1) for v in labels):
+        raise BoxError(f"box labels must be 1 (positive) or 0 (negative), got {labels}")
+    return checked, labels
+
+
+def check_thresholds(threshold: float, mask_threshold: float) -> None:
+    """Thresholds must be finite numbers in [0, 1]."""
+    for name, value in (("threshold", threshold), ("mask_threshold", mask_threshold)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise InputError(f"{name} must be a number between 0 and 1, not {value!r}")
+
+
+def _split_pair(item: Any) -> tuple[Any, Any]:
+    if isinstance(item, tuple) and len(item) == 2:
+        return item
+    raise InputError(
+        f"{describe_source(item)}: with prompts=None each item must be an (image, prompts) pair"
+    )
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _progress_bar(total: int | None, *, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="image", desc="segmenting", disable=not enabled)
+
+
+# One engine per model, device and dtype, shared by the whole process --------------------------------------
+
+_ENGINES: dict[tuple[str, str, str], Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def load(
+    model: str | os.PathLike = DEFAULT_MODEL,
+    device: str = "auto",
+    dtype: Any = "auto",
+    *,
+    image_cache_bytes: int | None = None,
+    text_cache_bytes: int | None = None,
+) -> Engine:
+    """The process-wide engine for `model` (an alias, hub id or local directory), `device` and `dtype`.
+
+    Calling it again with the same arguments returns the same engine: weights are loaded once and every
+    adapter shares the caches. Cache budgets, when given, resize the shared caches (0 disables one).
+    """
+    from .loading import load_model_and_processor, resolve_checkpoint, resolve_device, resolve_dtype
+
+    resolved_device = resolve_device(device)
+    resolved_dtype = resolve_dtype(dtype, resolved_device)
+    name = os.fspath(model)
+    key = (name, resolved_device, str(resolved_dtype))
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            checkpoint = resolve_checkpoint(name)
+            loaded_model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype)
+            engine = Engine(loaded_model, processor, name=name, checkpoint=checkpoint,
+                            image_cache_bytes=image_cache_bytes, text_cache_bytes=text_cache_bytes)
+            _ENGINES[key] = engine
+            return engine
+    if image_cache_bytes is not None:
+        engine.image_cache.resize(image_cache_bytes)
+    if text_cache_bytes is not None:
+        engine.text_cache.resize(text_cache_bytes)
+    return engine
+
+
+def loaded_engines() -> list[Engine]:
+    """Every engine loaded in this process so far."""
+    with _ENGINES_LOCK:
+        return list(_ENGINES.values())
+

@@ -1,0 +1,39 @@
+"""One exception hierarchy for everything litetext raises on purpose."""
+
+from __future__ import annotations
+
+
+class LitetextError(Exception):
+    """Base class of every error litetext raises on purpose."""
+
+
+class InputError(LitetextError, ValueError):
+    """Something passed in by the caller is not usable."""
+
+
+class InvalidImageError(InputError):
+    """The image cannot be read: not an image, truncated, empty, or an unsupported layout."""
+
+
+class ImageTooLargeError(InvalidImageError):
+    """The image has more pixels than the configured limit (a decompression bomb guard)."""
+
+
+class PromptError(InputError):
+    """A text prompt is empty, blank or not text."""
+
+
+class BoxError(InputError):
+    """An exemplar box is malformed or lies outside the image."""
+
+
+class ModelError(LitetextError):
+    """A checkpoint cannot be found, is unsafe, or is not a SAM3 / SAM3-LiteText model."""
+
+
+class ModelNotFoundError(ModelError):
+    """No checkpoint exists at the given alias, hub id or local directory."""
+
+
+class UnsafeCheckpointError(ModelError):
+    """The checkpoint has no safetensors weights (pickle weights are never loaded)."""

@@ -1,0 +1,156 @@
+"""Checkpoint resolution and loading: aliases, hub ids and local directories; device and dtype choice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError, ModelNotFoundError, UnsafeCheckpointError
+from .models import MODELS, TINY_RANDOM_ALIASES
+
+SUPPORTED_MODEL_TYPES = ("sam3_lite_text", "sam3", "sam3_video")
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def cache_dir() -> Path:
+    """Where litetext keeps files it builds itself (the tiny-random checkpoints): `$LITETEXT_CACHE`,
+    else `$XDG_CACHE_HOME/litetext`, else `~/.cache/litetext`."""
+    if os.environ.get("LITETEXT_CACHE"):
+        return Path(os.environ["LITETEXT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "litetext"
+
+
+def resolve_checkpoint(model: str | os.PathLike) -> str:
+    """Turn an alias, hub id or local directory into what `from_pretrained` takes.
+
+    The tiny-random aliases build their checkpoint in `cache_dir()` on first use.
+    """
+    name = os.fspath(model)
+    if name in TINY_RANDOM_ALIASES:
+        return str(_tiny_random_checkpoint(name))
+    spec = MODELS.get(name)
+    if spec is not None:
+        if spec.repo_id is None:
+            raise ModelNotFoundError(f"model {name!r}: {spec.note}")
+        return spec.repo_id
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelNotFoundError(f"{name}: a checkpoint must be a directory saved with save_pretrained")
+        _check_local_weights(path)
+        return str(path)
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        known = ", ".join(MODELS)
+        raise ModelNotFoundError(
+            f"{name!r} is neither a known alias ({known}), a local directory, nor a hub id of the form owner/name"
+        )
+    return name
+
+
+def resolve_device(device: str = "auto") -> str:
+    """`auto` picks cuda, then mps, then cpu; anything else is passed through after a check."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r} was asked for but CUDA is not available; use device='cpu' or 'auto'")
+    return device
+
+
+def resolve_dtype(dtype: Any = "auto", device: str = "cpu"):
+    """`auto` is bf16 on CUDA GPUs that support it, else fp32. Accepts torch dtypes or names like 'fp16'."""
+    import torch
+
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+             "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+    if dtype not in names:
+        raise ModelError(f"unknown dtype {dtype!r}; use one of auto, {', '.join(names)}")
+    return names[dtype]
+
+
+def load_model_and_processor(checkpoint: str, device: str, dtype):
+    """Load a SAM3 or SAM3-LiteText model (safetensors only, never remote code) and its `Sam3Processor`."""
+    from transformers import AutoConfig, AutoModel, AutoProcessor
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # one quiet load; litetext reports its own progress
+    try:
+        config = AutoConfig.from_pretrained(checkpoint)
+        if config.model_type not in SUPPORTED_MODEL_TYPES:
+            raise ModelError(
+                f"{checkpoint}: model type {config.model_type!r} is not SAM3 or SAM3-LiteText "
+                f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})"
+            )
+        model = AutoModel.from_pretrained(checkpoint, dtype=dtype, use_safetensors=True, trust_remote_code=False)
+        processor = AutoProcessor.from_pretrained(checkpoint, trust_remote_code=False)
+    except ModelError:
+        raise
+    except Exception as error:  # hub and filesystem errors come in many types; translate them once, here
+        raise _explain_load_error(checkpoint, error) from error
+    finally:
+        transformers_logging.enable_progress_bar()
+    return model.to(device).eval(), processor
+
+
+def _explain_load_error(checkpoint: str, error: Exception) -> ModelError:
+    text = f"{type(error).__name__}: {error}"
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+    if "gated" in text.lower() or "401" in text or "403" in text:
+        return ModelNotFoundError(
+            f"{checkpoint} is a gated repository: accept its licence on the Hugging Face hub, then log in "
+            "(`hf auth login` or HF_TOKEN), or pass a local directory"
+        )
+    if "safetensors" in text.lower() and ("no file" in text.lower() or "does not appear" in text.lower()):
+        return UnsafeCheckpointError(
+            f"{checkpoint} has no safetensors weights; litetext never loads pickle weights. Convert it with "
+            "`model.save_pretrained(dir, safe_serialization=True)` and pass that directory"
+        )
+    hint = (
+        "HF_HUB_OFFLINE is set, so only the local hub cache is searched: download it first, or pass a local "
+        "directory" if offline else
+        "check the id, your network, or pass a local directory saved with save_pretrained; set HF_HUB_OFFLINE=1 "
+        "to use only the local cache"
+    )
+    return ModelNotFoundError(f"cannot load checkpoint {checkpoint!r}: {hint} ({text.splitlines()[0][:300]})")
+
+
+def _check_local_weights(path: Path) -> None:
+    files = [p.name for p in path.iterdir()]
+    if any(name.endswith(".safetensors") for name in files):
+        return
+    if any(name.endswith(_PICKLE_SUFFIXES) for name in files):
+        raise UnsafeCheckpointError(
+            f"{path} holds only pickle weights ({', '.join(n for n in files if n.endswith(_PICKLE_SUFFIXES))}); "
+            "litetext loads safetensors only. Re-save with save_pretrained(..., safe_serialization=True)"
+        )
+    raise ModelNotFoundError(f"{path} has no model weights (*.safetensors); is it a save_pretrained directory?")
+
+
+def _tiny_random_checkpoint(alias: str) -> Path:
+    from .testing import build_tiny_checkpoint
+
+    architecture = "sam3" if alias.endswith("sam3") else "litetext"
+    path = cache_dir() / f"{alias}-v1"
+    if not (path / "model.safetensors").exists():
+        # Build beside the final place, then rename: a concurrent or interrupted build never leaves half a dir.
+        staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        build_tiny_checkpoint(staging, architecture=architecture)
+        try:
+            staging.rename(path)
+        except OSError:  # another process won the race; use its copy
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+    return path

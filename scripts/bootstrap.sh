@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create .venv (if missing) and install litetext with the given extras into it.
+#   bash scripts/bootstrap.sh            # the core: CLI and Python API
+#   bash scripts/bootstrap.sh test,all   # everything the test suite needs
+# torch and torchvision are pinned to a pair that works together (transformers' SAM3 image processor needs
+# torchvision); override with TORCH_SPEC="torch==X torchvision==Y" for another platform or CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-}"
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip() { .venv/bin/python -m pip "$@"; }
+pip install -q --upgrade pip
+# shellcheck disable=SC2086
+pip install -q ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
+pip install -q -e ".${extras:+[$extras]}"

@@ -1,0 +1,116 @@
+"""Shared fixtures: tiny offline checkpoints, the plain transformers reference, real photos."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# Builds of the tiny-random aliases go to a throwaway cache, never the user's.
+os.environ.setdefault("LITETEXT_CACHE", tempfile.mkdtemp(prefix="litetext-test-cache-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTOS = sorted((REPO / "examples" / "images").glob("*.jpg"))
+ARCHITECTURES = ("litetext", "sam3")
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[Path]:
+    """Real photos shipped with the examples (cat, coffee, astronaut, rocket)."""
+    assert PHOTOS, "examples/images is empty"
+    return PHOTOS
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """One tiny random checkpoint per architecture, saved with save_pretrained."""
+    from litetext.testing import build_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    return {arch: build_tiny_checkpoint(root / arch, architecture=arch) for arch in ARCHITECTURES}
+
+
+@pytest.fixture(scope="session", params=ARCHITECTURES)
+def architecture(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def engine_for(checkpoints):
+    """engine_for(arch) -> the shared litetext engine on CPU, fp32."""
+    import litetext
+
+    return lambda arch: litetext.load(str(checkpoints[arch]), device="cpu", dtype="fp32")
+
+
+@pytest.fixture(scope="session")
+def reference_for(checkpoints):
+    """reference_for(arch) -> a Reference running the plain transformers pipeline on the same checkpoint."""
+    cache = {}
+
+    def get(arch):
+        if arch not in cache:
+            cache[arch] = Reference(checkpoints[arch])
+        return cache[arch]
+
+    return get
+
+
+class Reference:
+    """processor(images, text) -> model(**inputs) -> processor.post_process_instance_segmentation."""
+
+    def __init__(self, path: Path):
+        from transformers import AutoModel, AutoProcessor
+
+        self.model = AutoModel.from_pretrained(path).eval()
+        self.processor = AutoProcessor.from_pretrained(path)
+
+    def segment(self, image, prompt, *, threshold=0.5, mask_threshold=0.5, boxes=None, box_labels=None) -> dict:
+        import torch
+
+        kwargs = {}
+        if boxes is not None:
+            kwargs = {"input_boxes": [boxes], "input_boxes_labels": [box_labels]}
+        inputs = self.processor(images=image, text=prompt, return_tensors="pt", **kwargs)
+        with torch.no_grad():
+            outputs = self.model(**inputs)
+        found = self.processor.post_process_instance_segmentation(
+            outputs, threshold=threshold, mask_threshold=mask_threshold,
+            target_sizes=inputs["original_sizes"].tolist(),
+        )[0]
+        return {"scores": found["scores"].numpy(), "boxes": found["boxes"].numpy(),
+                "masks": found["masks"].numpy().astype(bool)}
+
+
+def assert_same_instances(result, prompt_index: int, reference: dict, *, max_mask_mismatch: float = 0.0) -> None:
+    """The result's instances for one prompt equal the reference's: scores and boxes within 1e-4, masks equal.
+
+    `max_mask_mismatch` is the fraction of mask pixels allowed to differ (batched paths: float rounding of
+    pixels that sit exactly at the threshold); 0 demands identical masks.
+    """
+    chosen = result.prompt_indices == prompt_index
+    assert chosen.sum() == len(reference["scores"]), "different number of instances"
+    np.testing.assert_allclose(result.scores[chosen], reference["scores"], atol=1e-4, rtol=0)
+    np.testing.assert_allclose(result.boxes[chosen], reference["boxes"], atol=1e-4, rtol=0)
+    mismatched = np.count_nonzero(result.masks[chosen] != reference["masks"])
+    assert mismatched <= max_mask_mismatch * reference["masks"].size, f"{mismatched} mask pixels differ"
+
+
+@pytest.fixture
+def batched_engine_for(engine_for):
+    """Like engine_for, with batching on (the GPU default) for the duration of one test."""
+    switched = []
+
+    def get(arch):
+        engine = engine_for(arch)
+        engine.batched = True
+        switched.append(engine)
+        return engine
+
+    yield get
+    for engine in switched:
+        engine.batched = False
