@@ -1,0 +1,151 @@
+"""Conversions between ComfyUI tensors and litetext results. No ComfyUI import: usable and testable anywhere.
+
+ComfyUI conventions: IMAGE is float `[B, H, W, C]` in 0..1, MASK is float `[B, H, W]` in 0..1, and a
+BOUNDING_BOX value (as core's SAM3 Detect emits it) is one list per image of `{x, y, width, height, ...}`
+dicts in pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+import litetext
+
+
+def parse_prompts(text: str) -> list[str]:
+    """Split a prompt box into concepts: one per line or comma-separated; blanks and duplicates dropped."""
+    parts = [" ".join(part.split()) for part in re.split(r"[,\n;]", text or "")]
+    prompts = list(dict.fromkeys(part for part in parts if part))
+    if not prompts:
+        raise litetext.PromptError("no prompt given: write at least one concept, e.g. 'person' or 'cat, dog'")
+    return prompts
+
+
+def parse_indices(text: str) -> list[int] | None:
+    """Parse '0, 2, -1' into integers; an empty string means 'all' (None)."""
+    parts = [part.strip() for part in re.split(r"[,\s]+", text or "") if part.strip()]
+    if not parts:
+        return None
+    try:
+        return [int(part) for part in parts]
+    except ValueError:
+        raise litetext.InputError(f"indices must be whole numbers separated by commas, e.g. '0, 2', not {text!r}") \
+            from None
+
+
+def images_to_pil(images) -> list[Image.Image]:
+    """A ComfyUI IMAGE tensor `[B, H, W, C]` (float 0..1) as RGB PIL images (extra channels dropped)."""
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise litetext.InvalidImageError(f"expected an IMAGE tensor [B, H, W, C], got shape {tuple(images.shape)}")
+    pixels = (images.detach().float().clamp(0, 1) * 255).round().to("cpu").numpy().astype(np.uint8)
+    if pixels.shape[-1] == 1:
+        pixels = np.repeat(pixels, 3, axis=-1)
+    return [Image.fromarray(np.ascontiguousarray(frame[..., :3])) for frame in pixels]
+
+
+def pil_to_image_tensor(images: Sequence[Image.Image], device="cpu"):
+    """RGB PIL images of one size as a ComfyUI IMAGE tensor `[B, H, W, 3]` float 0..1."""
+    import torch
+
+    array = np.stack([np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0 for image in images])
+    return torch.from_numpy(array).to(device)
+
+
+@dataclass
+class Segments:
+    """The value of a LITETEXT_SEGMENTS socket: one litetext `Result` per image of a batch.
+
+    Instance masks of the batch are concatenated image after image, so `counts[i]` instances belong to
+    image i; `offsets()` gives where each image's instances start.
+    """
+
+    results: list[litetext.Result]
+    image_size: tuple[int, int]  # (width, height), the same for every image of a ComfyUI batch
+    prompts: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> list[int]:
+        """Instances per image."""
+        return [len(result) for result in self.results]
+
+    def offsets(self) -> list[int]:
+        """Index of each image's first instance in the concatenated instance batch."""
+        return [int(v) for v in np.cumsum([0, *self.counts])[:-1]]
+
+    def union_masks(self, device="cpu"):
+        """MASK `[B, H, W]`: per image, the union of its instances (zeros where there are none)."""
+        import torch
+
+        width, height = self.image_size
+        if not self.results:
+            return torch.zeros((0, height, width), dtype=torch.float32, device=device)
+        union = np.stack([result.union_mask() for result in self.results]).astype(np.float32)
+        return torch.from_numpy(union).to(device)
+
+    def instance_masks(self, device="cpu"):
+        """MASK `[N, H, W]`: every instance of every image, in image order (N = sum of counts, may be 0)."""
+        import torch
+
+        width, height = self.image_size
+        masks = [result.masks for result in self.results if len(result)]
+        if not masks:
+            return torch.zeros((0, height, width), dtype=torch.float32, device=device)
+        return torch.from_numpy(np.concatenate(masks).astype(np.float32)).to(device)
+
+    def bounding_boxes(self) -> list[list[dict]]:
+        """Boxes in ComfyUI core's BOUNDING_BOX shape: per image a list of pixel `{x, y, width, height}` dicts,
+        with the instance's `score` and `label` (prompt) added, as core's SAM3 Detect adds `score`."""
+        boxes = []
+        for result in self.results:
+            boxes.append([
+                {"x": x1, "y": y1, "width": x2 - x1, "height": y2 - y1, "score": inst.score, "label": inst.prompt}
+                for inst in result
+                for x1, y1, x2, y2 in [inst.box]
+            ])
+        return boxes
+
+    def scores(self) -> list[list[float]]:
+        """Per image, each instance's score (aligned with the boxes and the instance masks)."""
+        return [[round(float(s), 4) for s in result.scores] for result in self.results]
+
+    def scores_json(self) -> str:
+        return json.dumps(self.scores())
+
+    def summary(self) -> list[dict]:
+        """Per image: count and per instance prompt, score, pixel xyxy box and area."""
+        return [
+            {"image": i, "count": len(result),
+             "instances": [{"prompt": inst.prompt, "score": round(inst.score, 4),
+                            "box": [round(v, 1) for v in inst.box], "area": inst.area} for inst in result]}
+            for i, result in enumerate(self.results)
+        ]
+
+    def pick(
+        self,
+        *,
+        prompts: Sequence[str] | None = None,
+        indices: Sequence[int] | None = None,
+        min_score: float = 0.0,
+        max_instances: int = 0,
+    ) -> Segments:
+        """Per image, keep instances answering `prompts`, scoring above `min_score`, then those at `indices`
+        in best-score-first order (negative counts from the end), then the `max_instances` best (0 = all)."""
+        picked = []
+        for result in self.results:
+            kept = result.filter(min_score=min_score if min_score > 0 else None,
+                                 prompts=list(prompts) if prompts else None)
+            order = np.argsort(-kept.scores, kind="stable")
+            if indices is not None:
+                order = np.array([order[i] for i in indices if -len(order) <= i < len(order)], dtype=np.int64)
+            if max_instances > 0:
+                order = order[:max_instances]
+            picked.append(kept.select(np.sort(order).astype(np.int64)))
+        return Segments(picked, self.image_size, list(self.prompts))
