@@ -62,6 +62,21 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="versions, devices, and loaded adapters")
     info.set_defaults(run=run_info)
 
+    bench = commands.add_parser("bench", help="time litetext against the plain transformers loops")
+    bench.add_argument("-m", "--model", default="random-s0",
+                       help="random-s0/-s1/-l/-sam3 (full-size random weights: real cost, no download), or any "
+                            "alias, hub id or directory (default: %(default)s)")
+    bench.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    bench.add_argument("--dtype", default="auto", help="auto, fp32, bf16 or fp16")
+    bench.add_argument("--images", type=int, default=None, help="images in the dataset run (default: 8 GPU, 1 CPU)")
+    bench.add_argument("--size", default="1280x960", help="image size WxH (default: %(default)s)")
+    bench.add_argument("--prompts", type=int, default=4, help="prompts per image (default: %(default)s)")
+    bench.add_argument("--batch-size", type=int, default=4, help="images per vision-encoder batch")
+    bench.add_argument("--no-baselines", action="store_true", help="time litetext only")
+    bench.add_argument("--json", help="also write the report as JSON to this file")
+    bench.add_argument("--plot", help="also write a bar chart (PNG; needs matplotlib) to this file")
+    bench.set_defaults(run=run_bench)
+
     for entry in entry_points(group=COMMAND_GROUP):
         try:
             entry.load()(commands)
@@ -124,6 +139,29 @@ def run_segment(args: argparse.Namespace) -> int:
     print(f"litetext: {done} of {len(paths)} images segmented, {coco.annotation_count} instances -> {coco_path}",
           file=sys.stderr)
     return 1 if failures else 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from .bench import plot, run_bench, save_json
+    from .loading import resolve_device
+
+    width, _, height = args.size.partition("x")
+    images = args.images or (8 if resolve_device(args.device) != "cpu" else 1)
+    report = run_bench(model=args.model, device=args.device, dtype=args.dtype, images=images,
+                       size=(int(width), int(height)), prompts=args.prompts, batch_size=args.batch_size,
+                       baselines=not args.no_baselines, log=lambda line: print(line, file=sys.stderr))
+    settings = ", ".join(f"{k}={v}" for k, v in report.settings.items())
+    print(f"litetext bench: {settings}\nmachine: {report.machine}\n")
+    print(report.table())
+    if args.json:
+        save_json(report, args.json)
+    if args.plot:
+        plot(report, args.plot)
+    if report.agreement is not None and not report.agreement.same_instances:
+        print("litetext bench: error: litetext's instances differ from the naive loop's; no speed-up is claimed",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def run_models(args: argparse.Namespace) -> int:

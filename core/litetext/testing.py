@@ -85,6 +85,50 @@ def build_tiny_checkpoint(path: str | os.PathLike, *, architecture: str = "litet
     return path
 
 
+#: Text-encoder shapes of the published students (from their hub configs); vision and heads are SAM3's.
+FULL_SIZE_TEXT_CONFIGS = {
+    "s0": {"hidden_size": 512, "num_hidden_layers": 6, "num_attention_heads": 8, "intermediate_size": 2048,
+           "use_repmixer_blocks": True},
+    "s1": {"hidden_size": 512, "num_hidden_layers": 12, "num_attention_heads": 8, "intermediate_size": 2048,
+           "use_repmixer_blocks": False},
+    "l": {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+          "use_repmixer_blocks": False},
+}
+
+
+def build_full_size_random_model(variant: str = "s0", *, dtype=None, device: str = "cpu", seed: int = 0):
+    """A full-size SAM3-LiteText (`s0`, `s1`, `l`) or SAM3 (`sam3`) model with random weights, in memory.
+
+    Cost does not depend on trained weights, so this measures real speed and memory without a download.
+    Returns `(model, processor)`; the processor is `Sam3Processor` at 1008 px with the offline tokenizer.
+    """
+    import torch
+    from transformers import (
+        Sam3Config,
+        Sam3ImageProcessor,
+        Sam3LiteTextConfig,
+        Sam3LiteTextModel,
+        Sam3Model,
+        Sam3Processor,
+    )
+
+    torch.manual_seed(seed)
+    if variant == "sam3":
+        config = Sam3Config()
+        model_class = Sam3Model
+    elif variant in FULL_SIZE_TEXT_CONFIGS:
+        config = Sam3LiteTextConfig(text_config={**FULL_SIZE_TEXT_CONFIGS[variant], "max_position_embeddings": 77})
+        model_class = Sam3LiteTextModel
+    else:
+        raise ValueError(f"variant must be one of s0, s1, l, sam3; not {variant!r}")
+    with torch.device(device):
+        model = model_class(config)
+    _spread_scores(model)
+    model = model.to(dtype=dtype or torch.float32).eval()
+    processor = Sam3Processor(image_processor=Sam3ImageProcessor(), tokenizer=_word_level_tokenizer())
+    return model, processor
+
+
 def _spread_scores(model) -> None:
     """Give the random model confident-looking outputs, as trained ones have.
 

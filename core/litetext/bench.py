@@ -1,0 +1,345 @@
+"""`litetext bench`: the plain transformers loops and litetext, side by side, on the same workload.
+
+Workloads (every image gets the same K prompts):
+1. naive loop: `processor(images, text)` -> `model(**inputs)` -> post-process, once per image and prompt;
+2. vision reuse: the documented pattern, vision features computed once per image, one forward per prompt;
+3. litetext: `engine.segment_batch` from a cold cache (image encoding included);
+4. interactive re-prompt: one new prompt on an image already in litetext's cache, against one naive call.
+Before reporting a speed-up it checks that (3) found the same instances as (1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+RANDOM_VARIANTS = {"random-s0": "s0", "random-s1": "s1", "random-l": "l", "random-sam3": "sam3"}
+PROMPTS = ["person", "car", "dog", "bicycle", "traffic light", "bus", "tree", "window", "wheel", "road",
+           "sky", "building", "cat", "chair", "bottle", "cup"]
+
+
+@dataclass
+class Measurement:
+    """One workload's timing and memory."""
+
+    name: str
+    seconds: float
+    images: int
+    peak_host_mb: float
+    peak_device_mb: float | None
+
+    @property
+    def ms_per_image(self) -> float:
+        return self.seconds * 1e3 / max(1, self.images)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds else float("inf")
+
+
+@dataclass
+class Agreement:
+    """How litetext's instances compare with the naive loop's, over every image and prompt."""
+
+    instances_reference: int
+    instances_litetext: int
+    max_score_difference: float
+    max_box_difference: float
+    mean_mask_iou: float
+    identical_masks: bool
+
+    @property
+    def same_instances(self) -> bool:
+        return (self.instances_reference == self.instances_litetext and self.max_score_difference <= 1e-2
+                and (self.identical_masks or self.mean_mask_iou >= 0.99))
+
+
+@dataclass
+class BenchReport:
+    """Everything `litetext bench` measured, with the machine it ran on."""
+
+    settings: dict[str, Any]
+    machine: dict[str, Any]
+    measurements: list[Measurement] = field(default_factory=list)
+    agreement: Agreement | None = None
+
+    def get(self, name: str) -> Measurement | None:
+        return next((m for m in self.measurements if m.name == name), None)
+
+    def ratios(self) -> dict[str, float]:
+        """Speed-ups of litetext over each baseline (ms per image divided)."""
+        ours, naive, reuse = self.get("litetext"), self.get("naive loop"), self.get("vision reuse")
+        ratios = {}
+        if ours and naive:
+            ratios["litetext vs naive"] = naive.ms_per_image / ours.ms_per_image
+        if ours and reuse:
+            ratios["litetext vs vision reuse"] = reuse.ms_per_image / ours.ms_per_image
+        reprompt, naive_one = self.get("re-prompt (litetext, cached)"), self.get("re-prompt (naive, one call)")
+        if reprompt and naive_one:
+            ratios["re-prompt vs naive"] = naive_one.ms_per_image / reprompt.ms_per_image
+        return ratios
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "machine": self.machine,
+            "measurements": [{**asdict(m), "ms_per_image": m.ms_per_image, "images_per_second": m.images_per_second}
+                             for m in self.measurements],
+            "agreement": None if self.agreement is None else {**asdict(self.agreement),
+                                                              "same_instances": self.agreement.same_instances},
+            "ratios": self.ratios(),
+        }
+
+    def table(self) -> str:
+        """A Markdown table of the measurements and ratios."""
+        lines = ["| workload | ms / image | images / s | peak host MB | peak device MB |", "|---|---|---|---|---|"]
+        for m in self.measurements:
+            device = "-" if m.peak_device_mb is None else f"{m.peak_device_mb:,.0f}"
+            lines.append(f"| {m.name} | {m.ms_per_image:,.1f} | {m.images_per_second:.3f} | "
+                         f"{m.peak_host_mb:,.0f} | {device} |")
+        for name, ratio in self.ratios().items():
+            lines.append(f"| **{name}** | **{ratio:.1f}x** | | | |")
+        if self.agreement is not None:
+            a = self.agreement
+            lines.append("")
+            lines.append(f"Agreement with the naive loop: {a.instances_litetext}/{a.instances_reference} instances, "
+                         f"max score diff {a.max_score_difference:.2e}, max box diff {a.max_box_difference:.2e} px, "
+                         f"mean mask IoU {a.mean_mask_iou:.4f}, masks identical: {a.identical_masks} -> "
+                         f"{'same instances' if a.same_instances else 'DIFFERENT INSTANCES'}")
+        return "\n".join(lines)
+
+
+class PeakMemory:
+    """Peak resident host memory (sampled) and peak device memory (CUDA allocator) over a `with` block."""
+
+    def __init__(self, device: str):
+        self.device = device
+        self.host_mb = 0.0
+        self.device_mb: float | None = None
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        import torch
+
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        self.host_mb = _rss_mb()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import torch
+
+        self._stop.set()
+        self._thread.join()
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+            self.device_mb = torch.cuda.max_memory_allocated() / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.host_mb = max(self.host_mb, _rss_mb())
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as file:
+            return int(file.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: fall back to the process-lifetime peak
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bench(
+    *,
+    model: str = "random-s0",
+    device: str = "auto",
+    dtype: str = "auto",
+    images: int = 2,
+    size: tuple[int, int] = (1280, 960),
+    prompts: int = 4,
+    batch_size: int = 4,
+    baselines: bool = True,
+    log: Callable[[str], None] = print,
+) -> BenchReport:
+    """Run the workloads and return the report. `model` is an alias, hub id, directory or a full-size random
+    architecture (`random-s0`, `random-s1`, `random-l`, `random-sam3`)."""
+    import torch
+
+    from .engine import Engine, load
+    from .loading import resolve_device, resolve_dtype
+
+    resolved_device = resolve_device(device)
+    resolved_dtype = resolve_dtype(dtype, resolved_device)
+    if model in RANDOM_VARIANTS:
+        from .testing import build_full_size_random_model
+
+        log(f"building a full-size random {model} model (cost does not depend on trained weights)...")
+        network, processor = build_full_size_random_model(RANDOM_VARIANTS[model], dtype=resolved_dtype,
+                                                          device=resolved_device)
+        engine = Engine(network, processor, name=model)
+    else:
+        engine = load(model, device=resolved_device, dtype=resolved_dtype)
+    prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
+    pictures = _photos(images, size)
+    report = BenchReport(
+        settings={"model": model, "device": resolved_device, "dtype": str(resolved_dtype).removeprefix("torch."),
+                  "images": images, "size": list(size), "prompts": prompts, "batch_size": batch_size,
+                  "batched": engine.batched},
+        machine=_machine(resolved_device),
+    )
+    threshold = 0.5
+
+    def measure(name: str, count: int, work: Callable[[], Any]) -> Any:
+        log(f"running: {name} ...")
+        with PeakMemory(resolved_device) as memory:
+            started = time.perf_counter()
+            value = work()
+            if resolved_device.startswith("cuda"):
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - started
+        report.measurements.append(Measurement(name, seconds, count, memory.host_mb, memory.device_mb))
+        log(f"  {name}: {seconds * 1e3 / max(1, count):,.1f} ms / image")
+        return value
+
+    reference = None
+    with torch.inference_mode():
+        _warm_up(engine, pictures[0], prompt_list[0])
+        if baselines:
+            reference = measure("naive loop", len(pictures),
+                                lambda: [[_naive_call(engine, p, text, threshold) for text in prompt_list]
+                                         for p in pictures])
+            measure("vision reuse", len(pictures), lambda: [_vision_reuse(engine, p, prompt_list, threshold)
+                                                            for p in pictures])
+    engine.image_cache.clear()
+    engine.text_cache.clear()
+    results = measure("litetext", len(pictures), lambda: [
+        item.result for item in engine.segment_batch(pictures, prompt_list, batch_size=batch_size,
+                                                     threshold=threshold)])
+    measure("re-prompt (litetext, cached)", 1, lambda: engine.segment(pictures[0], "fresh prompt", threshold=threshold))
+    if baselines:
+        with torch.inference_mode():
+            measure("re-prompt (naive, one call)", 1,
+                    lambda: _naive_call(engine, pictures[0], "fresh prompt", threshold))
+        report.agreement = _agreement(reference, results)
+    return report
+
+
+def _photos(count: int, size: tuple[int, int]):
+    """Real photos (the examples) resized to `size`; cycled when more are asked for."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    folder = Path(__file__).resolve().parents[2] / "examples" / "images"
+    paths = sorted(folder.glob("*.jpg"))
+    if not paths:  # installed without the repository: structured noise still costs the same
+        rng = np.random.default_rng(0)
+        return [Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)) for _ in range(count)]
+    return [Image.open(paths[i % len(paths)]).convert("RGB").resize(size) for i in range(count)]
+
+
+def _naive_call(engine, image, prompt: str, threshold: float) -> dict:
+    processor, model = engine.processor, engine.model
+    inputs = processor(images=image, text=prompt, return_tensors="pt").to(engine.device)
+    inputs["pixel_values"] = inputs["pixel_values"].to(engine.dtype)
+    outputs = model(**inputs)
+    found = processor.post_process_instance_segmentation(outputs, threshold=threshold, mask_threshold=0.5,
+                                                         target_sizes=inputs["original_sizes"].tolist())[0]
+    return {k: v.float().cpu().numpy() for k, v in found.items()}
+
+
+def _vision_reuse(engine, image, prompts: list[str], threshold: float) -> list[dict]:
+    processor, model = engine.processor, engine.model
+    image_inputs = processor(images=image, return_tensors="pt").to(engine.device)
+    vision = model.get_vision_features(pixel_values=image_inputs["pixel_values"].to(engine.dtype))
+    found = []
+    for prompt in prompts:
+        text = processor(text=prompt, return_tensors="pt").to(engine.device)
+        outputs = model(vision_embeds=vision, **text)
+        found.append(processor.post_process_instance_segmentation(
+            outputs, threshold=threshold, mask_threshold=0.5,
+            target_sizes=image_inputs["original_sizes"].tolist())[0])
+    return found
+
+
+def _warm_up(engine, image, prompt: str) -> None:
+    """One untimed pass of each code path, so lazy initialisation is not billed to the first workload."""
+    _naive_call(engine, image.resize((64, 48)), prompt, 0.5)
+    engine.segment(image.resize((64, 48)), prompt)
+    engine.image_cache.clear()
+    engine.text_cache.clear()
+
+
+def _agreement(reference: list[list[dict]], results: list) -> Agreement:
+    count_ref = count_ours = 0
+    score_diff = box_diff = 0.0
+    ious = []
+    identical = True
+    for per_prompt, result in zip(reference, results):
+        for k, expected in enumerate(per_prompt):
+            chosen = result.prompt_indices == k
+            count_ref += len(expected["scores"])
+            count_ours += int(chosen.sum())
+            if chosen.sum() != len(expected["scores"]):
+                identical = False
+                continue
+            if len(expected["scores"]) == 0:
+                continue
+            score_diff = max(score_diff, float(np.abs(result.scores[chosen] - expected["scores"]).max()))
+            box_diff = max(box_diff, float(np.abs(result.boxes[chosen] - expected["boxes"]).max()))
+            masks, expected_masks = result.masks[chosen], expected["masks"].astype(bool)
+            identical &= bool(np.array_equal(masks, expected_masks))
+            union = (masks | expected_masks).sum(axis=(1, 2))
+            inter = (masks & expected_masks).sum(axis=(1, 2))
+            ious.extend(np.where(union > 0, inter / np.maximum(union, 1), 1.0).tolist())
+    return Agreement(count_ref, count_ours, score_diff, box_diff, float(np.mean(ious)) if ious else 1.0, identical)
+
+
+def _machine(device: str) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads()}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def plot(report: BenchReport, path: str) -> None:
+    """A bar chart of ms per image per workload (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [m.name for m in report.measurements]
+    values = [m.ms_per_image for m in report.measurements]
+    figure, axis = plt.subplots(figsize=(8, 0.6 * len(names) + 1.5))
+    bars = axis.barh(names, values, color=["#888888" if "litetext" not in n else "#e6194b" for n in names])
+    axis.bar_label(bars, labels=[f"{v:,.0f} ms" for v in values], padding=3)
+    axis.invert_yaxis()
+    axis.set_xlabel("ms per image (lower is better)")
+    s = report.settings
+    axis.set_title(f"{s['model']} on {report.machine.get('gpu', 'CPU')} ({s['dtype']}), "
+                   f"{s['size'][0]}x{s['size'][1]}, {s['prompts']} prompts")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def save_json(report: BenchReport, path: str) -> None:
+    with open(path, "w") as file:
+        json.dump(report.to_dict(), file, indent=2)
