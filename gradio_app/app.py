@@ -1,0 +1,627 @@
+"""The litetext Gradio app: text-prompted segmentation with SAM3-LiteText, ready to run as a Hugging Face Space.
+
+Upload an image (or pick an example photo), type noun phrases separated by commas and press Segment. Every
+instance appears as a coloured overlay and in a table; the score and mask thresholds re-filter without running
+the whole model again; a second prompt on the same image reuses its cached vision features. A side-by-side mode
+runs the SAM3 teacher on the same prompts. `/segment` is a documented API endpoint for `gradio_client`.
+
+This file imports only `litetext`, `gradio` and the standard library, so it runs both as `python app.py` from
+its own folder (a Space) and as the installed module `litetext_gradio.app` (`litetext app`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+import litetext
+from litetext.coco import CocoBuilder
+
+log = logging.getLogger("litetext.gradio")
+
+try:  # ZeroGPU Spaces: GPU work must run inside functions wrapped with spaces.GPU; elsewhere a no-op.
+    import spaces  # type: ignore[import-not-found]
+
+    gpu = spaces.GPU
+except ImportError:  # pragma: no cover - depends on the environment
+    def gpu(fn):
+        """No-op stand-in for `spaces.GPU` outside Hugging Face Spaces."""
+        return fn
+
+#: Offline pair used by `--model tiny-random`: a random LiteText student and a random SAM3 teacher.
+OFFLINE_MODELS = ("tiny-random", "tiny-random-sam3")
+#: Example photos shipped with scikit-image (`skimage.data`), with prompts that suit them.
+EXAMPLES = (
+    ("chelsea", "cat.jpg", "cat"),
+    ("coffee", "coffee.jpg", "coffee cup, spoon"),
+    ("astronaut", "astronaut.jpg", "person, flag"),
+    ("rocket", "rocket.jpg", "rocket, smoke"),
+)
+TABLE_HEADERS = ["#", "prompt", "score", "area (px)", "box (x1, y1, x2, y2)"]
+SELECTED_COLOR = "#ffffff"
+MASK_OPACITY = 0.6
+
+
+@dataclass
+class AppConfig:
+    """How the app runs: the default model, the models offered, and resource limits.
+
+    `models` defaults to the offline pair when `model` is a tiny-random alias, else to every registered
+    checkpoint published on the hub (plus `model` itself). `teacher` is the model of the side-by-side mode.
+    The model runs once per request at `run_threshold`, keeping at most `max_instances`; the score slider
+    then only filters that result.
+    """
+
+    model: str = litetext.DEFAULT_MODEL
+    device: str = "auto"
+    dtype: str = "auto"
+    models: list[str] = field(default_factory=list)
+    teacher: str | None = None
+    max_pixels: int = 40_000_000
+    max_instances: int = 100
+    run_threshold: float = 0.05
+    concurrency_limit: int = 1
+    work_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        offline = self.model in OFFLINE_MODELS
+        if not self.models:
+            if offline:
+                self.models = list(OFFLINE_MODELS)
+            else:
+                self.models = [s.alias for s in litetext.list_models()
+                               if s.repo_id is not None and s.alias not in OFFLINE_MODELS]
+        if self.model not in self.models:
+            self.models.insert(0, self.model)
+        if self.teacher is None:
+            self.teacher = "tiny-random-sam3" if offline else "sam3"
+        if self.work_dir is None:
+            self.work_dir = tempfile.mkdtemp(prefix="litetext-gradio-")
+            atexit.register(shutil.rmtree, self.work_dir, ignore_errors=True)
+
+    @classmethod
+    def from_env(cls) -> AppConfig:
+        """Config from `LITETEXT_MODEL`, `LITETEXT_DEVICE` and `LITETEXT_DTYPE` (what a Space sets)."""
+        return cls(model=os.environ.get("LITETEXT_MODEL", litetext.DEFAULT_MODEL),
+                   device=os.environ.get("LITETEXT_DEVICE", "auto"), dtype=os.environ.get("LITETEXT_DTYPE", "auto"))
+
+
+@dataclass
+class Run:
+    """One model run kept in the session: the result at the low run threshold and what produced it."""
+
+    model: str
+    prompts: list[str]
+    boxes: list[list[float]]
+    box_labels: list[int]
+    mask_threshold: float
+    result: litetext.Result
+    text_encoder_params_m: float
+    device: str
+    error: str = ""
+
+
+@dataclass
+class Session:
+    """What one browser session holds in `gr.State`: the image, the student and teacher runs, the view."""
+
+    image: Image.Image | None = None
+    image_name: str = "image"
+    student: Run | None = None
+    teacher: Run | None = None
+    score_threshold: float = 0.5
+    selected: int | None = None
+
+    def shown(self, run: Run | None = None) -> litetext.Result | None:
+        """The run's result filtered by the current score threshold (the student's by default)."""
+        run = run or self.student
+        return None if run is None else run.result.filter(min_score=self.score_threshold)
+
+
+# Input parsing ------------------------------------------------------------------------------------------------
+
+
+def friendly(fn):
+    """Turn litetext errors into `gr.Error` messages and hide unexpected tracebacks from the user."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except litetext.LitetextError as error:
+            raise gr.Error(str(error)) from None
+        except Exception as error:
+            log.exception("unexpected error in %s", fn.__name__)
+            raise gr.Error(f"Something went wrong ({type(error).__name__}: {error}). Please try again.") from None
+
+    return wrapper
+
+
+def parse_prompts(text: str | None) -> list[str]:
+    """Comma- or newline-separated noun phrases, each a concept; blanks dropped, duplicates removed."""
+    parts = [p for p in re.split(r"[,\n]", text or "") if p.strip()]
+    if not parts:
+        raise gr.Error("Type at least one noun phrase to segment, e.g. 'cat' or 'red car, person'.")
+    return litetext.normalize_prompts(parts)
+
+
+def parse_boxes(text: str | None) -> tuple[list[list[float]], list[int]]:
+    """Exemplar boxes, one per line or separated by ';': `[+|-] x1, y1, x2, y2` in pixels.
+
+    A leading `-` makes a negative exemplar (label 0); `+` or nothing a positive one (label 1).
+    """
+    boxes, labels = [], []
+    for line in re.split(r"[;\n]", text or ""):
+        line = line.strip()
+        if not line:
+            continue
+        label = 1
+        if line[0] in "+-":
+            label, line = (1 if line[0] == "+" else 0), line[1:]
+        numbers = [p for p in re.split(r"[,\s]+", line.strip().strip("()[]")) if p]
+        try:
+            box = [float(v) for v in numbers]
+        except ValueError:
+            box = []
+        if len(box) != 4:
+            raise gr.Error(f"Exemplar box {line.strip()!r} must be four numbers 'x1, y1, x2, y2', "
+                           "optionally preceded by + (positive) or - (negative).")
+        boxes.append(box)
+        labels.append(label)
+    return boxes, labels
+
+
+def format_box(box: Any, label: int) -> str:
+    """One line of the exemplar-box text field."""
+    return f"{'+' if label else '-'} " + ", ".join(f"{float(v):.0f}" for v in box)
+
+
+def read_image(path: str | None, config: AppConfig) -> Image.Image:
+    """The uploaded file as an RGB image, or a friendly error naming the problem."""
+    if not path:
+        raise gr.Error("Upload an image (or pick an example) first.")
+    try:
+        return litetext.load_image(path, max_pixels=config.max_pixels)
+    except litetext.ImageTooLargeError:
+        raise gr.Error(f"The image is too large for this app (more than {config.max_pixels:,} pixels). "
+                       "Please downscale it and try again.") from None
+    except litetext.InvalidImageError as error:
+        raise gr.Error(f"Cannot read the image: {error}".replace(str(path), Path(path).name)) from None
+
+
+def friendly_image(**kwargs: Any) -> gr.Image:
+    """A `gr.Image` whose unreadable uploads raise a `gr.Error` instead of a server traceback.
+
+    (The preprocess step is wrapped on the instance: a `gr.Image` subclass would make Gradio write a
+    `.pyi` stub next to this file at import time, which fails on a read-only Space.)
+    """
+    component = gr.Image(**kwargs)
+    preprocess = component.preprocess
+
+    @functools.wraps(preprocess)
+    def checked_preprocess(payload):
+        try:
+            return preprocess(payload)
+        except gr.Error:
+            raise
+        except Exception as error:
+            raise gr.Error(f"Cannot read the uploaded file as an image ({type(error).__name__}).") from None
+
+    component.preprocess = checked_preprocess
+    return component
+
+
+# The model (the only GPU work) --------------------------------------------------------------------------------
+
+
+@gpu
+def run_model(model: str, image: Image.Image, prompts: list[str], boxes: list[list[float]], box_labels: list[int],
+              mask_threshold: float, config: AppConfig) -> tuple[litetext.Result, float, str]:
+    """Segment at the config's low run threshold; returns the result, text-encoder size (M) and device."""
+    engine = litetext.load(model, device=config.device, dtype=config.dtype)
+    result = engine.segment(image, prompts, boxes=boxes or None, box_labels=box_labels or None,
+                            threshold=config.run_threshold, mask_threshold=mask_threshold,
+                            max_instances=config.max_instances, keep_mask_logits=True)
+    return result, engine.info.text_encoder_params_m, engine.info.device
+
+
+def make_run(model: str, image: Image.Image, prompts: list[str], boxes, box_labels, mask_threshold: float,
+             config: AppConfig) -> Run:
+    """Run one model and keep its full (low-threshold) result."""
+    if model not in config.models:
+        raise gr.Error(f"Model {model!r} is not offered here; choose one of: {', '.join(config.models)}.")
+    result, params, device = run_model(model, image, prompts, boxes, box_labels, mask_threshold, config)
+    return Run(model, prompts, boxes, box_labels, mask_threshold, result, params, device)
+
+
+def segment(session: Session | None, image_path: str | None, prompts_text: str, boxes_text: str, model: str,
+            compare: bool, score_threshold: float, mask_threshold: float, config: AppConfig) -> Session:
+    """Run the chosen model (and, in side-by-side mode, the teacher) and return the new session state."""
+    prompts = parse_prompts(prompts_text)
+    boxes, labels = parse_boxes(boxes_text)
+    image = read_image(image_path, config)
+    session = Session(image=image, image_name=Path(image_path).name, score_threshold=score_threshold)
+    session.student = make_run(model or config.model, image, prompts, boxes, labels, mask_threshold, config)
+    if compare:
+        session.teacher = teacher_run(session, config)
+    return session
+
+
+def teacher_run(session: Session, config: AppConfig) -> Run | None:
+    """The teacher on the student's inputs; a teacher that cannot load is reported, not raised."""
+    student = session.student
+    if student is None or config.teacher is None:
+        return None
+    try:
+        return make_run(config.teacher, session.image, student.prompts, student.boxes, student.box_labels,
+                        student.mask_threshold, config)
+    except (litetext.ModelError, gr.Error) as error:
+        empty = litetext.Result.empty(student.prompts, student.result.image_size)
+        return Run(config.teacher, student.prompts, student.boxes, student.box_labels, student.mask_threshold,
+                   empty, 0.0, "-", error=str(error))
+
+
+def rethreshold_masks(session: Session | None, mask_threshold: float, config: AppConfig) -> Session | None:
+    """Re-binarise the kept instances' masks at a new threshold, from their kept logits: no model runs."""
+    if session is None or session.student is None:
+        return session
+    runs = {}
+    for name in ("student", "teacher"):
+        run: Run | None = getattr(session, name)
+        if run is not None and not run.error and run.mask_threshold != mask_threshold:
+            runs[name] = replace(run, result=run.result.with_mask_threshold(mask_threshold),
+                                 mask_threshold=mask_threshold)
+    return replace(session, **runs)
+
+
+# What the page shows ------------------------------------------------------------------------------------------
+
+
+def hex_color(index: int) -> str:
+    """The prompt's overlay colour as '#rrggbb' (the same colours as `Result.overlay`)."""
+    return "#{:02x}{:02x}{:02x}".format(*litetext.prompt_color(index))
+
+
+def annotated(image: Image.Image, result: litetext.Result, selected: int | None = None):
+    """A `gr.AnnotatedImage` value: one layer per prompt (its instances' masks, in its colour), every instance's
+    box outlined on the image, and the selected instance highlighted in white."""
+    from PIL import ImageDraw
+
+    base = result.overlay(image, alpha=0.0, draw_boxes=True)
+    color_map, annotations = {}, []
+    for k, prompt in enumerate(result.prompts):
+        count = int((result.prompt_indices == k).sum())
+        label = f"{prompt} ({count})"
+        color_map[label] = hex_color(k)
+        if count:
+            annotations.append((result.union_mask(prompt) * MASK_OPACITY, label))
+    if selected is not None and 0 <= selected < len(result):
+        instance = result[selected]
+        label = f"selected: #{selected} {instance.prompt} ({instance.score:.2f})"
+        color_map[label] = SELECTED_COLOR
+        annotations.append((instance.mask * 0.8, label))
+        ImageDraw.Draw(base).rectangle(list(instance.box), outline=SELECTED_COLOR,
+                                       width=max(2, round(min(image.size) / 150)))
+    return gr.AnnotatedImage(value=(base, annotations), color_map=color_map)
+
+
+def instance_rows(result: litetext.Result | None) -> list[list[Any]]:
+    """One table row per instance: index, prompt, score, area, box."""
+    if result is None:
+        return []
+    return [[i, inst.prompt, round(inst.score, 3), inst.area, ", ".join(f"{v:.0f}" for v in inst.box)]
+            for i, inst in enumerate(result)]
+
+
+def timing_text(run: Run, shown: litetext.Result) -> str:
+    """A Markdown line: model, text-encoder size, where the time went, cache hit, instance count."""
+    if run.error:
+        return f"**{run.model}** is not available: {run.error}"
+    t = run.result.timings
+    image_part = ("image features **from cache** " if t.image_cache_hit else "image encoded ") + \
+        f"{t.encode_image_ms:.0f} ms"
+    return (f"**{run.model}** on {run.device} · text encoder {run.text_encoder_params_m:g} M params · "
+            f"{image_part} · text {t.encode_text_ms:.0f} ms · decode {t.decode_ms:.0f} ms · "
+            f"post-process {t.postprocess_ms:.0f} ms · total {t.total_ms:.0f} ms · "
+            f"**{len(shown)}** instances shown of {len(run.result)} found")
+
+
+def comparison_table(session: Session) -> str:
+    """Markdown table comparing the student and teacher runs."""
+    rows = ["| model | text encoder (M params) | image encode (ms) | text encode (ms) | decode (ms) | instances |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for run in (session.student, session.teacher):
+        if run is None:
+            continue
+        if run.error:
+            rows.append(f"| {run.model} | - | - | - | - | not available |")
+            continue
+        t = run.result.timings
+        shown = session.shown(run)
+        rows.append(f"| {run.model} | {run.text_encoder_params_m:g} | {t.encode_image_ms:.0f}"
+                    f"{' (cached)' if t.image_cache_hit else ''} | {t.encode_text_ms:.0f} | {t.decode_ms:.0f} "
+                    f"| {len(shown)} |")
+    return "\n".join(rows)
+
+
+def render(session: Session | None) -> tuple:
+    """Every view output for a session: overlay, table, timings, teacher overlay, comparison, its visibility."""
+    if session is None or session.student is None:
+        return None, [], "", None, "", gr.update(visible=False)
+    shown = session.shown()
+    overlay = annotated(session.image, shown, session.selected)
+    teacher_overlay, comparison, compare_visible = None, "", session.teacher is not None
+    if session.teacher is not None:
+        teacher_shown = session.shown(session.teacher)
+        teacher_overlay = annotated(session.image, teacher_shown)
+        comparison = comparison_table(session) + "\n\n" + timing_text(session.teacher, teacher_shown)
+    table = {"data": instance_rows(shown), "headers": TABLE_HEADERS}
+    return (overlay, table, timing_text(session.student, shown), teacher_overlay, comparison,
+            gr.update(visible=compare_visible))
+
+
+# Downloads ----------------------------------------------------------------------------------------------------
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a prompt."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "prompt"
+
+
+def export_results(session: Session | None, out_dir: str | os.PathLike) -> list[str]:
+    """Write the shown result as COCO JSON (RLE), a ZIP of per-instance PNG masks, the union mask and the overlay.
+
+    Returns the four file paths, in that order.
+    """
+    if session is None or session.student is None:
+        raise gr.Error("Nothing to download yet: press Segment first.")
+    result = session.shown()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = slug(Path(session.image_name).stem) or "image"
+    coco = CocoBuilder(result.prompts)
+    coco.add(session.image_name, result)
+    coco_path = out / f"{stem}_coco.json"
+    coco_path.write_text(json.dumps(coco.to_dict()))
+    zip_path = out / f"{stem}_masks.zip"
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for i, instance in enumerate(result):
+            buffer = io.BytesIO()
+            Image.fromarray(instance.mask.astype(np.uint8) * 255).save(buffer, format="PNG")
+            archive.writestr(f"{i:03d}_{slug(instance.prompt)}_{instance.score:.2f}.png", buffer.getvalue())
+    union_path = out / f"{stem}_union_mask.png"
+    Image.fromarray(result.union_mask().astype(np.uint8) * 255).save(union_path)
+    overlay_path = out / f"{stem}_overlay.png"
+    result.overlay(session.image).save(overlay_path)
+    return [str(coco_path), str(zip_path), str(union_path), str(overlay_path)]
+
+
+def session_dir(config: AppConfig, request: gr.Request | None) -> Path:
+    """This browser session's own temporary folder (removed when the session ends)."""
+    name = getattr(request, "session_hash", None) or "shared"
+    return Path(config.work_dir) / slug(name)
+
+
+def cleanup_session(config: AppConfig, request: gr.Request | None) -> None:
+    """Remove a session's temporary folder (run when its browser tab closes)."""
+    shutil.rmtree(session_dir(config, request), ignore_errors=True)
+
+
+# The API ------------------------------------------------------------------------------------------------------
+
+
+def api_segment(image: str | None, prompts: str, threshold: float, mask_threshold: float, model: str,
+                boxes: str, config: AppConfig) -> dict[str, Any]:
+    """Segment `image` with comma-separated `prompts`; returns `Result.to_dict()` (per-instance RLE) plus the
+    model, its text-encoder size and the timings."""
+    try:
+        threshold, mask_threshold = float(threshold), float(mask_threshold)
+    except (TypeError, ValueError):
+        raise gr.Error("threshold and mask_threshold must be numbers between 0 and 1.") from None
+    if not (0.0 <= threshold <= 1.0 and 0.0 <= mask_threshold <= 1.0):
+        raise gr.Error("threshold and mask_threshold must be between 0 and 1.")
+    parsed_prompts = parse_prompts(prompts)
+    box_list, labels = parse_boxes(boxes)
+    picture = read_image(image, config)
+    run = make_run(model or config.model, picture, parsed_prompts, box_list, labels, mask_threshold, config)
+    result = run.result.filter(min_score=threshold)
+    return {"model": run.model, "text_encoder_params_m": run.text_encoder_params_m,
+            "timings": asdict(run.result.timings), **result.to_dict()}
+
+
+# Examples -----------------------------------------------------------------------------------------------------
+
+
+def example_images(folder: str | os.PathLike) -> list[list[str]]:
+    """`[path, prompts]` rows for gr.Examples: scikit-image's bundled photos, written once into `folder`."""
+    folder = Path(folder)
+    rows = []
+    try:
+        import skimage.data
+    except ImportError:  # fall back to the repository's downscaled copies of the same photos
+        repo_examples = Path(__file__).resolve().parent.parent / "examples" / "images"
+        return [[str(repo_examples / name), prompts] for _, name, prompts in EXAMPLES
+                if (repo_examples / name).is_file()]
+    folder.mkdir(parents=True, exist_ok=True)
+    for function, name, prompts in EXAMPLES:
+        path = folder / name
+        if not path.is_file():
+            Image.fromarray(getattr(skimage.data, function)()).convert("RGB").save(path, quality=92)
+        rows.append([str(path), prompts])
+    return rows
+
+
+# The page -----------------------------------------------------------------------------------------------------
+
+DESCRIPTION = """# litetext · text-prompted segmentation
+Upload an image, type one or more noun phrases separated by commas (each is a concept), and press **Segment**.
+Every instance is shown in its prompt's colour; pick a table row to highlight it. The score slider re-filters
+instantly without the model; a new prompt on the same image reuses its cached image features."""
+
+CSS = "#timings {font-size: 0.9em} footer {display: none !important}"
+
+
+def theme() -> gr.themes.Base:
+    """A theme using system fonts, so the page needs no font download (works offline)."""
+    system = ["ui-sans-serif", "system-ui", "sans-serif"]
+    return gr.themes.Soft(font=system, font_mono=["ui-monospace", "monospace"])
+
+
+def build_demo(config: AppConfig | None = None) -> gr.Blocks:
+    """Build the Blocks app for `config` (no model is loaded until the first request)."""
+    config = config or AppConfig.from_env()
+    model_events = {"concurrency_limit": config.concurrency_limit, "concurrency_id": "model"}
+
+    with gr.Blocks(title="litetext segmentation", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(DESCRIPTION)
+        state = gr.State(None)
+        with gr.Row():
+            with gr.Column(scale=2):
+                image_in = friendly_image(label="Image", type="filepath", sources=["upload", "clipboard"],
+                                         elem_id="input-image", height=360)
+                prompts_in = gr.Textbox(label="Prompts (comma-separated noun phrases)", value="cat",
+                                        placeholder="e.g. cat, coffee cup, person", elem_id="prompts", lines=1)
+                with gr.Row():
+                    model_in = gr.Dropdown(config.models, value=config.model, label="Model", scale=2)
+                    compare_in = gr.Checkbox(label=f"Side by side with {config.teacher}", value=False, scale=1)
+                segment_btn = gr.Button("Segment", variant="primary", elem_id="segment-btn")
+                score_in = gr.Slider(0.05, 0.95, value=0.5, step=0.01, label="Score threshold (instant, no model)",
+                                     elem_id="score-threshold")
+                mask_in = gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="Mask threshold (instant, no model)")
+                with gr.Accordion("Exemplar boxes (optional)", open=False):
+                    boxes_in = gr.Textbox(label="Boxes, one per line: [+|-] x1, y1, x2, y2 (pixels)", lines=3,
+                                          placeholder="+ 40, 30, 200, 260\n- 300, 10, 420, 120", elem_id="boxes")
+                    with gr.Row():
+                        add_pos = gr.Button("Add selected instance as +", size="sm")
+                        add_neg = gr.Button("Add selected instance as −", size="sm")
+                gr.Examples(example_images(Path(config.work_dir) / "examples"), inputs=[image_in, prompts_in],
+                            label="Example photos (scikit-image)")
+            with gr.Column(scale=3):
+                overlay_out = gr.AnnotatedImage(label="Instances", elem_id="overlay", height=480)
+                timings_out = gr.Markdown(elem_id="timings")
+                table_out = gr.Dataframe(headers=TABLE_HEADERS, label="Instances (select a row to highlight it)",
+                                         interactive=False, elem_id="instances", max_height=320)
+                with gr.Column(visible=False) as compare_col:
+                    teacher_out = gr.AnnotatedImage(label=f"Teacher: {config.teacher}", elem_id="teacher-overlay",
+                                                    height=480)
+                    comparison_out = gr.Markdown(elem_id="comparison")
+                with gr.Accordion("Download results", open=False):
+                    export_btn = gr.Button("Prepare downloads (COCO JSON, mask PNGs, union mask, overlay)",
+                                           size="sm")
+                    files_out = gr.File(label="Files", file_count="multiple", interactive=False, elem_id="downloads")
+
+        # Hidden components of the documented /segment API endpoint.
+        with gr.Column(visible=False):
+            api_image = friendly_image(type="filepath", label="image")
+            api_prompts = gr.Textbox(label="prompts")
+            api_threshold = gr.Number(0.5, label="threshold")
+            api_mask_threshold = gr.Number(0.5, label="mask_threshold")
+            api_model = gr.Textbox("", label="model")
+            api_boxes = gr.Textbox("", label="boxes")
+            api_out = gr.JSON(label="result")
+            api_btn = gr.Button()
+
+        view = [overlay_out, table_out, timings_out, teacher_out, comparison_out, compare_col]
+
+        @friendly
+        def on_segment(session, image, prompts, boxes, model, compare, score, mask):
+            new = segment(session, image, prompts, boxes, model, compare, score, mask, config)
+            return new, *render(new)
+
+        @friendly
+        def on_score(session, score):
+            if session is None:
+                return gr.skip(), *(gr.skip() for _ in view)
+            session = replace(session, score_threshold=score, selected=None)
+            return session, *render(session)
+
+        @friendly
+        def on_mask(session, mask):
+            if session is None:
+                return gr.skip(), *(gr.skip() for _ in view)
+            session = rethreshold_masks(session, mask, config)
+            return session, *render(session)
+
+        @friendly
+        def on_select(session, evt: gr.SelectData):
+            if session is None or session.student is None:
+                return gr.skip(), *(gr.skip() for _ in view)
+            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            session = replace(session, selected=int(row))
+            return session, *render(session)
+
+        def add_selected(label):
+            def handler(session, text):
+                shown = session.shown() if session is not None else None
+                if shown is None or session.selected is None or session.selected >= len(shown):
+                    raise gr.Error("Select an instance in the table first.")
+                line = format_box(shown[session.selected].box, label)
+                return (text.rstrip() + "\n" + line).strip()
+            return handler
+
+        @friendly
+        def on_export(session, request: gr.Request):
+            return export_results(session, session_dir(config, request))
+
+        @friendly
+        def on_api(image, prompts, threshold, mask_threshold, model, boxes):
+            return api_segment(image, prompts, threshold, mask_threshold, model, boxes, config)
+
+        on_api.__doc__ = api_segment.__doc__
+
+        def on_unload(request: gr.Request):
+            cleanup_session(config, request)
+
+        segment_inputs = [state, image_in, prompts_in, boxes_in, model_in, compare_in, score_in, mask_in]
+        gr.on([segment_btn.click, prompts_in.submit], on_segment, segment_inputs, [state, *view],
+              api_visibility="private", **model_events)
+        score_in.change(on_score, [state, score_in], [state, *view], api_visibility="private",
+                        show_progress="hidden", trigger_mode="always_last")
+        mask_in.release(on_mask, [state, mask_in], [state, *view], api_visibility="private", **model_events)
+        table_out.select(on_select, [state], [state, *view], api_visibility="private", show_progress="hidden")
+        add_pos.click(add_selected(1), [state, boxes_in], boxes_in, api_visibility="private")
+        add_neg.click(add_selected(0), [state, boxes_in], boxes_in, api_visibility="private")
+        export_btn.click(on_export, [state], files_out, api_visibility="private")
+        api_btn.click(on_api, [api_image, api_prompts, api_threshold, api_mask_threshold, api_model, api_boxes],
+                      api_out, api_name="segment", **model_events)
+        demo.unload(on_unload)
+
+    demo.queue(default_concurrency_limit=4, max_size=64)
+    demo.litetext_config = config  # type: ignore[attr-defined]
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs: Any):
+    """`demo.launch` with the app's theme, CSS and upload limit (keyword arguments override them)."""
+    options: dict[str, Any] = {"theme": theme(), "css": CSS, "max_file_size": "50mb"}
+    options.update(kwargs)
+    return demo.launch(**options)
+
+
+def preload(config: AppConfig) -> None:
+    """Load the default model now, so the first request is fast (and on ZeroGPU, before any GPU call)."""
+    litetext.load(config.model, device=config.device, dtype=config.dtype)
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    preload(demo.litetext_config)
+    launch(demo)
