@@ -84,10 +84,15 @@ class DecodeOutput:
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """A validated RGB image with its content digest (the image-cache key)."""
+    """A validated RGB image with its content digest (the image-cache key).
+
+    `pixel_values` holds the processor's resized, normalised tensor when it was computed ahead of time
+    (`segment_batch` does this on its reader thread, overlapping it with model work).
+    """
 
     image: Image.Image
     digest: str
+    pixel_values: Any = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -205,14 +210,20 @@ class Engine:
                     found[item.digest] = cached
         missing = list({p.digest: p for p in prepared if p.digest not in found}.values())
         for group in self._groups(missing):
-            for item, features in zip(group, self._run_vision_encoder([p.image for p in group])):
+            for item, features in zip(group, self._run_vision_encoder(group)):
                 found[item.digest] = features
                 self.image_cache.put(item.digest, features)
         return [found[p.digest] for p in prepared]
 
-    def _run_vision_encoder(self, images: list[Image.Image]) -> list[ImageFeatures]:
+    def _pixel_values(self, image: Image.Image) -> Any:
+        """The processor's model input for one image: resized to the model's size and normalised."""
+        return self.processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+
+    def _run_vision_encoder(self, prepared: Sequence[PreparedImage]) -> list[ImageFeatures]:
         torch = self._torch
-        pixel_values = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        images = [p.image for p in prepared]
+        pixel_values = torch.cat([p.pixel_values if p.pixel_values is not None else self._pixel_values(p.image)
+                                  for p in prepared])
         with self._lock, torch.inference_mode():
             outputs = self.model.get_vision_features(pixel_values=pixel_values.to(self.device, self.dtype))
             levels = outputs.fpn_hidden_states[:-1]  # SAM3 never decodes from the coarsest level
@@ -452,7 +463,10 @@ class Engine:
             source = item
             try:
                 source, item_prompts = (item, prompts) if prompts is not None else _split_pair(item)
-                read.append((index, source, self.prepare_image(source), normalize_prompts(item_prompts)))
+                prepared = self.prepare_image(source)
+                if prepared.digest not in self.image_cache:
+                    prepared = replace(prepared, pixel_values=self._pixel_values(prepared.image))
+                read.append((index, source, prepared, normalize_prompts(item_prompts)))
             except LitetextError as error:
                 read.append((index, source, None, error))
         return read
