@@ -1,0 +1,170 @@
+"""Read a Label Studio labelling config: which controls to predict and which noun phrase each label means.
+
+Every label of a `BrushLabels`, `PolygonLabels` or `RectangleLabels` control on an `Image` is a concept.
+Attributes (all optional):
+
+- on a `<Label>`: `prompt="yellow school bus"` (the phrase to segment), or `predicted_values="bus,coach"`
+  (several phrases, each mapped back to this label). Without either the label's `value` is the prompt.
+- on a control: `model_score_threshold="0.4"` (instances scoring at or below are dropped), `model_skip="true"`
+  (the backend leaves the control alone), `model_max_instances="10"`.
+
+A `TextArea` on the image is the interactive text prompt box.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from xml.etree import ElementTree
+
+from litetext import InputError
+
+#: Control tags the backend predicts, and the region type each produces.
+SUPPORTED_CONTROLS = {"BrushLabels": "brushlabels", "PolygonLabels": "polygonlabels",
+                      "RectangleLabels": "rectanglelabels"}
+_TRUE = {"true", "1", "yes", "on"}
+
+
+class LabelConfigError(InputError):
+    """The labelling config cannot be used: unparsable, or no control the backend can predict."""
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """One label of a control and the noun phrases that find it."""
+
+    value: str
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """One control to predict: its name, tag, the image it labels and its labels."""
+
+    name: str
+    tag: str
+    to_name: str
+    image_key: str
+    labels: tuple[LabelSpec, ...]
+    score_threshold: float | None = None
+    max_instances: int | None = None
+    skip: bool = False
+
+    @property
+    def region_type(self) -> str:
+        return SUPPORTED_CONTROLS[self.tag]
+
+    def label(self, value: str) -> LabelSpec | None:
+        """The label named `value` (exact, then case-insensitive), if the control has it."""
+        for spec in self.labels:
+            if spec.value == value:
+                return spec
+        folded = value.strip().casefold()
+        return next((spec for spec in self.labels if spec.value.casefold() == folded), None)
+
+    def label_for_text(self, text: str) -> LabelSpec | None:
+        """The label a typed phrase names: by label value, else by one of its prompts (case-insensitive)."""
+        found = self.label(text)
+        if found is None:
+            folded = " ".join(text.split()).casefold()
+            found = next((s for s in self.labels if folded in (p.casefold() for p in s.prompts)), None)
+        return found
+
+
+@dataclass(frozen=True)
+class ParsedConfig:
+    """What the backend needs from a labelling config."""
+
+    controls: tuple[ControlSpec, ...]
+    text_areas: tuple[str, ...] = ()
+    images: dict[str, str] = field(default_factory=dict)  # Image tag name -> task data key
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> tuple[ControlSpec, ...]:
+        """Controls to predict (not skipped)."""
+        return tuple(c for c in self.controls if not c.skip)
+
+    def control(self, name: str) -> ControlSpec | None:
+        return next((c for c in self.controls if c.name == name), None)
+
+
+def parse_label_config(config: str) -> ParsedConfig:
+    """Parse a labelling config; raises `LabelConfigError` if it is not XML or has nothing to predict."""
+    if not isinstance(config, str) or not config.strip():
+        raise LabelConfigError("the labelling config is empty")
+    if "<!DOCTYPE" in config.upper() or "<!ENTITY" in config.upper():
+        raise LabelConfigError("the labelling config must not declare a DOCTYPE or entities")
+    try:
+        root = ElementTree.fromstring(config)
+    except ElementTree.ParseError as error:
+        raise LabelConfigError(f"the labelling config is not valid XML ({error})") from None
+    images = {el.get("name", ""): el.get("value", "").lstrip("$") for el in root.iter("Image") if el.get("name")}
+    controls, skipped = [], []
+    for element in root.iter():
+        if element.tag not in SUPPORTED_CONTROLS:
+            continue
+        control = _control(element, images)
+        controls.append(control)
+        if control.skip:
+            skipped.append(control.name)
+    text_areas = tuple(el.get("name", "") for el in root.iter("TextArea") if el.get("toName") in images)
+    parsed = ParsedConfig(tuple(controls), text_areas, images, tuple(skipped))
+    if not parsed.active:
+        found = ", ".join(sorted({el.tag for el in root.iter() if el.get("toName")})) or "none"
+        reason = "every one has model_skip" if controls else f"controls found: {found}"
+        raise LabelConfigError(
+            "the labelling config has no control litetext can predict: add a BrushLabels, PolygonLabels or "
+            f"RectangleLabels control on an Image ({reason})"
+        )
+    return parsed
+
+
+def _control(element: ElementTree.Element, images: dict[str, str]) -> ControlSpec:
+    name = element.get("name") or ""
+    to_name = (element.get("toName") or "").split(",")[0]
+    if not name or to_name not in images:
+        raise LabelConfigError(f"<{element.tag} name={name!r}> must have a name and a toName naming an <Image>")
+    labels = []
+    for label in element.iter("Label"):
+        value = label.get("value")
+        if not value:
+            continue
+        labels.append(LabelSpec(value, _prompts(label, value)))
+    if not labels and element.get("model_skip", "").lower() not in _TRUE:
+        raise LabelConfigError(f"<{element.tag} name={name!r}> has no <Label> children")
+    threshold = element.get("model_score_threshold")
+    max_instances = element.get("model_max_instances")
+    return ControlSpec(
+        name=name, tag=element.tag, to_name=to_name, image_key=images[to_name], labels=tuple(labels),
+        score_threshold=_threshold(threshold, name) if threshold not in (None, "") else None,
+        max_instances=_positive_int(max_instances, name) if max_instances not in (None, "") else None,
+        skip=element.get("model_skip", "").strip().lower() in _TRUE,
+    )
+
+
+def _prompts(label: ElementTree.Element, value: str) -> tuple[str, ...]:
+    if label.get("prompt", "").strip():
+        return (" ".join(label.get("prompt").split()),)
+    predicted = [" ".join(p.split()) for p in label.get("predicted_values", "").split(",") if p.strip()]
+    return tuple(predicted) or (" ".join(value.split()),)
+
+
+def _threshold(value: str, control: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0.0 <= number <= 1.0:
+        raise LabelConfigError(f"control {control!r}: model_score_threshold must be between 0 and 1, not {value!r}")
+    return number
+
+
+def _positive_int(value: str, control: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise LabelConfigError(f"control {control!r}: model_max_instances must be a positive integer, not {value!r}")
+    return number
