@@ -43,6 +43,7 @@ class ImageFeatures:
 
     fpn_hidden_states: tuple[Any, ...]
     original_size: tuple[int, int]  # (height, width), as Sam3Processor reports it
+    digest: str = ""  # the image's content digest (its cache key)
 
     @property
     def nbytes(self) -> int:
@@ -209,10 +210,10 @@ class Engine:
                 if cached is not None:
                     found[item.digest] = cached
         missing = list({p.digest: p for p in prepared if p.digest not in found}.values())
-        for group in self._groups(missing):
-            for item, features in zip(group, self._run_vision_encoder(group)):
-                found[item.digest] = features
-                self.image_cache.put(item.digest, features)
+        for group_features in self._run_grouped(missing, self._run_vision_encoder):
+            for features in group_features:
+                found[features.digest] = features
+                self.image_cache.put(features.digest, features)
         return [found[p.digest] for p in prepared]
 
     def _pixel_values(self, image: Image.Image) -> Any:
@@ -231,7 +232,8 @@ class Engine:
                 # Position encodings depend only on the feature shape: keep one copy, not one per image.
                 self._position_encodings = tuple(p[:1].clone() for p in outputs.fpn_position_encoding[:-1])
         return [
-            ImageFeatures(tuple(level[i : i + 1].clone() for level in levels), (image.height, image.width))
+            ImageFeatures(tuple(level[i : i + 1].clone() for level in levels), (image.height, image.width),
+                          prepared[i].digest)
             for i, image in enumerate(images)
         ]
 
@@ -244,8 +246,7 @@ class Engine:
         missing = [p for p, embedding in found.items() if embedding is None]
         if missing:
             self._warn_if_truncated(missing)
-        for group in self._groups(missing):
-            self._encode_text_group(group, found)
+        self._run_grouped(missing, lambda group: self._encode_text_group(group, found))
         return [found[p] for p in prompts]
 
     def _encode_text_group(self, missing: Sequence[str], found: dict[str, TextEmbedding | None]) -> None:
@@ -287,8 +288,8 @@ class Engine:
         When `batched`, all K prompts go through one call with the image's features broadcast to K (a view,
         not a copy); otherwise one call per prompt. Exemplar boxes apply to every prompt.
         """
-        outputs = [self._decode_group(features, group, boxes, box_labels) for group in self._groups(embeddings)]
-        return DecodeOutput.concatenate(outputs)
+        decode = lambda group: self._decode_group(features, group, boxes, box_labels)  # noqa: E731
+        return DecodeOutput.concatenate(self._run_grouped(embeddings, decode))
 
     def _decode_group(self, features, embeddings, boxes, box_labels) -> DecodeOutput:
         from transformers.modeling_outputs import BaseModelOutputWithPooling
@@ -309,11 +310,30 @@ class Engine:
             out = self.model(vision_embeds=vision, text_embeds=text, attention_mask=attention_mask, **box_inputs)
         return DecodeOutput(out.pred_logits, out.pred_boxes, out.pred_masks, out.presence_logits)
 
-    def _groups(self, items: Sequence[Any]) -> list[Sequence[Any]]:
-        """All items in one model call when batched, else one call each (see `batched`)."""
-        if not self.batched:
-            return [[item] for item in items]
-        return [items] if len(items) else []
+    def _run_grouped(self, items: Sequence[Any], run) -> list[Any]:
+        """`run(group)` over the items: all in one group when batched, else one at a time (see `batched`).
+
+        A group that runs out of device memory is split in halves and retried, so a batch too large for the
+        GPU slows down instead of failing; a single item that does not fit still raises.
+        """
+        if not len(items):
+            return []
+        pending: list[Sequence[Any]] = [items] if self.batched else [[item] for item in items]
+        outputs = []
+        while pending:
+            group = pending.pop(0)
+            try:
+                outputs.append(run(group))
+            except self._torch.OutOfMemoryError:
+                if len(group) == 1:
+                    raise
+                if self.device.type == "cuda":
+                    self._torch.cuda.empty_cache()
+                half = len(group) // 2
+                pending[:0] = [group[:half], group[half:]]
+                warnings.warn(f"out of device memory with a batch of {len(group)}; retrying as {half} + "
+                              f"{len(group) - half}", stacklevel=3)
+        return outputs
 
     def _box_inputs(self, boxes, box_labels, original_size, count: int) -> dict[str, Any]:
         if boxes is None or len(boxes) == 0:
