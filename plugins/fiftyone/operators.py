@@ -1,0 +1,130 @@
+"""The FiftyOne operator "Segment with text" (`@litetext/sam3-litetext/segment_with_text`)."""
+
+from __future__ import annotations
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+import litetext
+
+from .segment import SegmentOptions, classes_from_field, label_fields, parse_prompt_specs, segment_samples
+
+#: Targets larger than this default to delegated (background) execution in the App.
+DELEGATE_ABOVE = 50
+
+CLASS_FIELD_KINDS = ("Detections", "Detection", "Classification", "Classifications", "Polylines", "Polyline",
+                     "Keypoints", "Keypoint", "Segmentation")
+
+
+class SegmentWithText(foo.Operator):
+    """Segment every instance of each text prompt in the target samples with SAM3-LiteText."""
+
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="segment_with_text",
+            label="Segment with text",
+            description="Text-prompted instance segmentation with SAM3-LiteText",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+        )
+
+    def resolve_execution_options(self, ctx):
+        from fiftyone.operators.executor import ExecutionOptions
+
+        try:
+            large = len(ctx.target_view()) > DELEGATE_ABOVE
+        except Exception:  # no dataset yet: the form is still being filled in
+            large = False
+        return ExecutionOptions(allow_immediate_execution=True, allow_delegated_execution=True,
+                                default_choice_to_delegated=large)
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        inputs.view_target(ctx)
+        sources = types.RadioGroup()
+        sources.add_choice("typed", label="Type prompts")
+        sources.add_choice("field", label="Classes of a label field")
+        inputs.enum("prompt_source", sources.values(), default="typed", label="Prompts from", view=sources)
+        if ctx.params.get("prompt_source", "typed") == "field":
+            choices = types.Dropdown()
+            for name in label_fields(ctx.dataset, CLASS_FIELD_KINDS) if ctx.dataset is not None else []:
+                choices.add_choice(name, label=name)
+            inputs.enum("classes_field", choices.values(), required=True, label="Label field",
+                        description="every class of this field becomes a prompt", view=choices)
+        else:
+            inputs.list("prompts", types.String(), required=True, label="Prompts",
+                        description="noun phrases, e.g. 'yellow school bus'; write 'prompt=class' to store "
+                                    "another label")
+        models = types.AutocompleteView()
+        for spec in litetext.list_models():
+            models.add_choice(spec.alias, label=f"{spec.alias} ({spec.text_encoder})")
+        inputs.str("model", default=litetext.DEFAULT_MODEL, label="Model",
+                   description="alias, hub id or local checkpoint directory", view=models)
+        inputs.str("device", default="auto", label="Device", description="auto, cpu, cuda or mps")
+        inputs.float("threshold", default=0.5, min=0.0, max=1.0, label="Score threshold")
+        inputs.float("mask_threshold", default=0.5, min=0.0, max=1.0, label="Mask threshold")
+        inputs.str("label_field", default="litetext", required=True, label="Output field")
+        inputs.bool("semantic", default=False, label="Also write a semantic segmentation",
+                    description="a Segmentation per sample in '<output field>_semantic'")
+        inputs.int("batch_size", default=4, min=1, label="Batch size", description="images per encoder batch")
+        existing = types.RadioGroup()
+        existing.add_choice("skip", label="Skip samples that have the output field")
+        existing.add_choice("overwrite", label="Overwrite")
+        inputs.enum("existing", existing.values(), default="skip", label="Existing labels", view=existing)
+        return types.Property(inputs, view=types.View(label="Segment with text"))
+
+    def execute(self, ctx):
+        options = build_options(ctx.params, ctx.dataset)
+        target = ctx.target_view()
+
+        def progress(done: int, todo: int) -> None:
+            ctx.set_progress(progress=done / todo, label=f"segmented {done} of {todo} samples")
+
+        summary = segment_samples(target, options, progress=progress)
+        if not ctx.delegated:
+            ctx.ops.reload_dataset()
+        return {**summary.to_dict(), "label_field": options.label_field, "model": options.model,
+                "prompts": options.prompts, "message": summary.message}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.str("message", label="Result")
+        outputs.int("segmented", label="Samples segmented")
+        outputs.int("skipped_existing", label="Skipped (already labelled)")
+        outputs.int("failed", label="Failed (missing or unreadable image)")
+        outputs.int("instances", label="Instances found")
+        return types.Property(outputs, view=types.View(label="Segment with text"))
+
+
+def build_options(params: dict, dataset) -> SegmentOptions:
+    """`SegmentOptions` from the operator's parameters; prompts come typed or from a field's classes."""
+    if params.get("prompt_source", "typed") == "field":
+        field_name = params.get("classes_field")
+        if not field_name:
+            raise ValueError("choose the label field whose classes to segment")
+        prompts, label_map = classes_from_field(dataset, field_name), {}
+        if not prompts:
+            raise ValueError(f"field {field_name!r} has no classes to use as prompts")
+    else:
+        prompts, label_map = parse_prompt_specs(params.get("prompts") or [])
+        if not prompts:
+            raise ValueError("type at least one prompt, e.g. 'person'")
+    label_field = (params.get("label_field") or "litetext").strip()
+    return SegmentOptions(
+        prompts=prompts,
+        label_map=label_map or None,
+        label_field=label_field,
+        model=params.get("model") or litetext.DEFAULT_MODEL,
+        device=params.get("device") or "auto",
+        threshold=float(params.get("threshold", 0.5)),
+        mask_threshold=float(params.get("mask_threshold", 0.5)),
+        batch_size=int(params.get("batch_size") or 4),
+        overwrite=params.get("existing", "skip") == "overwrite",
+        semantic_field=f"{label_field}_semantic" if params.get("semantic") else None,
+    )
+
+
+def register(plugin) -> None:
+    """Register this plugin's operators."""
+    plugin.register(SegmentWithText)
