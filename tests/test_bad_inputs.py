@@ -6,10 +6,10 @@ import json
 import warnings
 
 import pytest
-from bad_inputs import BAD_PROMPTS, BAD_THRESHOLDS, LONG_PROMPT, write_bad_images
 
 import litetext
 from litetext.cli import main
+from tests.bad_inputs import BAD_PROMPTS, BAD_THRESHOLDS, LONG_PROMPT, write_bad_images
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import assert_same_instances
 from PIL import Image
 
 import litetext
+from tests.conftest import assert_same_instances
 
 PROMPTS = ["cat", "coffee cup", "person", "red car"]
 

@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from label_studio_helpers import EXAMPLES, TOKEN
+
+from tests.label_studio.label_studio_helpers import EXAMPLES, TOKEN
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,16 @@ import subprocess
 
 import numpy as np
 import pytest
-from label_studio_helpers import BRUSH_CONFIG, EXAMPLES, free_port, label_studio_venv, start_backend, stop, wait_for
+
+from tests.label_studio.label_studio_helpers import (
+    BRUSH_CONFIG,
+    EXAMPLES,
+    free_port,
+    label_studio_venv,
+    start_backend,
+    stop,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ import logging
 
 import numpy as np
 import pytest
-from label_studio_helpers import BRUSH_CONFIG, EXAMPLES, INTERACTIVE_CONFIG, MIXED_CONFIG, TOKEN
 
 import litetext
+from tests.label_studio.label_studio_helpers import BRUSH_CONFIG, EXAMPLES, INTERACTIVE_CONFIG, MIXED_CONFIG, TOKEN
 
 pytest.importorskip("starlette")
 decode_rle = pytest.importorskip("label_studio_sdk.converter.brush").decode_rle

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from label_studio_helpers import BRUSH_CONFIG, start_backend, stop
+
+from tests.label_studio.label_studio_helpers import BRUSH_CONFIG, start_backend, stop
 
 pytestmark = pytest.mark.slow
 httpx = pytest.importorskip("httpx")

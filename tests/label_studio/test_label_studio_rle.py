@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from label_studio_helpers import EXAMPLES
 
 from litetext_label_studio.rle import mask_to_brush_rle
+from tests.label_studio.label_studio_helpers import EXAMPLES
 
 brush = pytest.importorskip("label_studio_sdk.converter.brush")
 
