@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from . import __version__
+from .distributed import add_engine_arguments
 from .errors import LitetextError
 from .models import DEFAULT_MODEL, list_models
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--min-area", type=int, default=0, help="drop instances smaller than this (pixels)")
     segment.add_argument("--batch-size", type=int, default=4, help="images per vision-encoder batch")
     segment.add_argument("--no-overlays", action="store_true", help="write only the COCO JSON")
+    add_engine_arguments(segment)
     segment.set_defaults(run=run_segment)
 
     models = commands.add_parser("models", help="list known checkpoints and their aliases")
@@ -101,6 +103,10 @@ def warn_if_random(model: str) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from .distributed import run_segment_args
+
+        return run_segment_args(args)
     from .coco import CocoBuilder
     from .engine import load, normalize_prompts
     from .images import list_images
