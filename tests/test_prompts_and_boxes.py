@@ -29,6 +29,11 @@ def test_non_utf8_bytes_prompt_is_refused():
         normalize_prompts([b"\xff\xfe cat"])
 
 
+def test_text_with_unpaired_surrogates_is_refused():
+    with pytest.raises(PromptError, match="UTF-8"):
+        normalize_prompts(["cat \udcff"])  # what JSON "\udcff" decodes to
+
+
 def test_overlong_prompt_is_truncated_with_a_warning(engine_for, photos):
     engine = engine_for("litetext")
     long_prompt = " ".join(["red car"] * 5000)  # 10 kB

@@ -533,6 +533,10 @@ def normalize_prompts(prompts: str | Sequence[str] | None) -> list[str]:
                 raise PromptError(f"prompt {prompt[:40]!r} is not valid UTF-8 text") from None
         if not isinstance(prompt, str):
             raise PromptError(f"prompts must be text, got {type(prompt).__name__}")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, e.g. from JSON "\udcff"
+            raise PromptError(f"prompt {prompt[:40]!r} is not valid UTF-8 text") from None
         prompt = " ".join(prompt.split())
         if not prompt:
             raise PromptError("a prompt is empty or blank: every prompt must name something, e.g. 'person'")
