@@ -222,10 +222,25 @@ def friendly_image(**kwargs: Any) -> gr.Image:
         except gr.Error:
             raise
         except Exception as error:
-            raise gr.Error(f"Cannot read the uploaded file as an image ({type(error).__name__}).") from None
+            raise gr.Error(f"Cannot read the uploaded file as an image ({upload_problem(payload, error)}).") from None
 
     component.preprocess = checked_preprocess
     return component
+
+
+def upload_problem(payload: Any, error: Exception) -> str:
+    """What is wrong with an upload Gradio could not open, in litetext's words ('the file is empty', 'truncated',
+    'too large'...), naming the uploaded file rather than its server path; the error's type if litetext reads it."""
+    path = getattr(payload, "path", None)
+    if path:
+        name = getattr(payload, "orig_name", None) or Path(path).name
+        try:
+            litetext.load_image(path)
+        except litetext.LitetextError as problem:
+            return str(problem).replace(str(path), name)
+        except Exception:  # noqa: BLE001 - only used to describe the upload
+            pass
+    return type(error).__name__
 
 
 # The model (the only GPU work) --------------------------------------------------------------------------------

@@ -40,15 +40,15 @@ def parse_indices(text: str) -> list[int] | None:
 
 
 def images_to_pil(images) -> list[Image.Image]:
-    """A ComfyUI IMAGE tensor `[B, H, W, C]` (float 0..1) as RGB PIL images (extra channels dropped)."""
+    """A ComfyUI IMAGE tensor `[B, H, W, C]` (float 0..1) as RGB PIL images, validated by `litetext.load_image`
+    (extra channels dropped, values outside 0..1 clamped; zero size or NaN/infinite values raise
+    `InvalidImageError`)."""
     if images.ndim == 3:
         images = images.unsqueeze(0)
-    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
-        raise litetext.InvalidImageError(f"expected an IMAGE tensor [B, H, W, C], got shape {tuple(images.shape)}")
-    pixels = (images.detach().float().clamp(0, 1) * 255).round().to("cpu").numpy().astype(np.uint8)
-    if pixels.shape[-1] == 1:
-        pixels = np.repeat(pixels, 3, axis=-1)
-    return [Image.fromarray(np.ascontiguousarray(frame[..., :3])) for frame in pixels]
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise litetext.InvalidImageError(f"expected an IMAGE tensor [B, H, W, C] with B > 0, got shape "
+                                         f"{tuple(images.shape)}: the batch is empty or not an image")
+    return [litetext.load_image(frame) for frame in images.detach().float().cpu().numpy()]
 
 
 def pil_to_image_tensor(images: Sequence[Image.Image], device="cpu"):
