@@ -4,16 +4,12 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import litetext
+from tests.gradio.gradio_helpers import start_app, stop
 
 pytestmark = pytest.mark.slow
 
@@ -28,42 +24,14 @@ def shown_count(timings: str) -> int:
     return int(timings.split(" instances shown")[0].split()[-1])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(litetext_cache, tmp_path_factory):
     """The app served by the CLI command in a subprocess; yields its URL and stops it afterwards."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w+")
-    env = {**os.environ, "LITETEXT_CACHE": str(litetext_cache), "GRADIO_ANALYTICS_ENABLED": "False"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "litetext_gradio.cli", "--model", "tiny-random", "--device", "cpu",
-         "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
+    url, process = start_app(tmp_path_factory.mktemp("server"), litetext_cache)
     try:
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"the app did not start:\n{log.read()[-3000:]}")
-                time.sleep(0.5)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        stop(process)
 
 
 @pytest.fixture(scope="module")
