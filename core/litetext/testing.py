@@ -78,10 +78,16 @@ def build_tiny_checkpoint(path: str | os.PathLike, *, architecture: str = "litet
         ),
         tokenizer=tokenizer,
     )
+    from transformers.utils import logging as transformers_logging
+
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    processor.save_pretrained(path)
+    transformers_logging.disable_progress_bar()  # a tiny save needs no progress bar
+    try:
+        model.save_pretrained(path)
+        processor.save_pretrained(path)
+    finally:
+        transformers_logging.enable_progress_bar()
     return path
 
 
