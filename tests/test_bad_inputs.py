@@ -70,3 +70,17 @@ def test_a_10kb_prompt_is_truncated_with_a_warning(engine_for, corpus):
 def test_nan_and_out_of_range_thresholds_are_refused_in_batches_too(engine_for, corpus, threshold):
     with pytest.raises(litetext.InputError, match="between 0 and 1"):
         next(engine_for("litetext").segment_batch([corpus[5].path], ["cat"], threshold=threshold))
+
+
+def test_an_unforeseen_read_failure_loses_only_that_item(engine_for, corpus):
+    from PIL import Image
+
+    class Broken(Image.Image):
+        def convert(self, *args, **kwargs):
+            raise RuntimeError("decoder exploded")
+
+    broken = Broken()
+    broken._size, broken._mode = (8, 8), "P"
+    items = list(engine_for("litetext").segment_batch([corpus[5].path, broken, corpus[6].path], ["cat"]))
+    assert [item.ok for item in items] == [True, False, True]
+    assert "decoder exploded" in str(items[1].error)

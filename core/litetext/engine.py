@@ -26,7 +26,7 @@ from .cache import (
     DEFAULT_TEXT_CACHE_BYTES,
     LRUCache,
 )
-from .errors import BoxError, InputError, LitetextError, PromptError
+from .errors import BoxError, InputError, InvalidImageError, LitetextError, PromptError
 from .images import DEFAULT_MAX_PIXELS, ImageInput, describe_source, image_digest, load_image
 from .models import DEFAULT_MODEL
 from .result import Result, Timings, upsample_masks
@@ -489,6 +489,9 @@ class Engine:
                 read.append((index, source, prepared, normalize_prompts(item_prompts)))
             except LitetextError as error:
                 read.append((index, source, None, error))
+            except Exception as error:  # an unforeseen decoder failure loses this item only, never the batch
+                problem = InvalidImageError(f"{describe_source(source)}: cannot read ({type(error).__name__}: {error})")
+                read.append((index, source, None, problem))
         return read
 
     def _segment_chunk(self, read, options, bar) -> Iterator[BatchItem]:
