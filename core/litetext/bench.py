@@ -342,5 +342,6 @@ def plot(report: BenchReport, path: str) -> None:
 
 
 def save_json(report: BenchReport, path: str) -> None:
+    """Write the report, with ratios and agreement, as JSON."""
     with open(path, "w") as file:
         json.dump(report.to_dict(), file, indent=2)

@@ -33,6 +33,7 @@ class CocoBuilder:
         return image_id
 
     def to_dict(self) -> dict[str, Any]:
+        """The COCO dataset: info, images, annotations (RLE segmentation) and one category per prompt."""
         return {
             "info": {"description": "litetext text-prompted segmentation"},
             "images": self.images,
