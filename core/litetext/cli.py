@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--prompts", type=int, default=4, help="prompts per image (default: %(default)s)")
     bench.add_argument("--batch-size", type=int, default=4, help="images per vision-encoder batch")
     bench.add_argument("--no-baselines", action="store_true", help="time litetext only")
+    bench.add_argument("--compile", nargs="?", const="default", default=None, metavar="MODE",
+                       help="compile litetext's decoder with torch.compile first (MODE: default, "
+                            "reduce-overhead for CUDA graphs, max-autotune)")
     bench.add_argument("--json", help="also write the report as JSON to this file")
     bench.add_argument("--plot", help="also write a bar chart (PNG; needs matplotlib) to this file")
     bench.set_defaults(run=run_bench)
@@ -155,7 +158,8 @@ def run_bench(args: argparse.Namespace) -> int:
     images = args.images or (8 if resolve_device(args.device) != "cpu" else 1)
     report = run_bench(model=args.model, device=args.device, dtype=args.dtype, images=images,
                        size=(int(width), int(height)), prompts=args.prompts, batch_size=args.batch_size,
-                       baselines=not args.no_baselines, log=lambda line: print(line, file=sys.stderr))
+                       baselines=not args.no_baselines, compile_mode=args.compile,
+                       log=lambda line: print(line, file=sys.stderr))
     settings = ", ".join(f"{k}={v}" for k, v in report.settings.items())
     print(f"litetext bench: {settings}\nmachine: {report.machine}\n")
     print(report.table())
