@@ -156,10 +156,9 @@ def friendly(fn):
 
 def parse_prompts(text: str | None) -> list[str]:
     """Comma- or newline-separated noun phrases, each a concept; blanks dropped, duplicates removed."""
-    parts = [p for p in re.split(r"[,\n]", text or "") if p.strip()]
-    if not parts:
+    if not (text or "").replace(",", "").strip():
         raise gr.Error("Type at least one noun phrase to segment, e.g. 'cat' or 'red car, person'.")
-    return litetext.normalize_prompts(parts)
+    return litetext.split_prompts(text)
 
 
 def parse_boxes(text: str | None) -> tuple[list[list[float]], list[int]]:

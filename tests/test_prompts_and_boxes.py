@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from litetext import BoxError, InputError, PromptError, normalize_prompts
+from litetext import BoxError, InputError, PromptError, normalize_prompts, split_prompts
 from litetext.engine import validate_boxes
 
 
@@ -22,6 +22,13 @@ def test_empty_blank_or_non_text_prompts_are_refused(engine_for, photos, prompts
 def test_prompts_are_stripped_and_deduplicated_in_order():
     assert normalize_prompts([" red  car ", "person", "red car"]) == ["red car", "person"]
     assert normalize_prompts("cat") == ["cat"]
+
+
+def test_prompts_typed_in_one_box_are_split_and_cleaned():
+    assert split_prompts(" cat ,  red   car,\nperson, cat") == ["cat", "red car", "person"]
+    assert split_prompts("a; b, c", separators=",;") == ["a", "b", "c"]
+    with pytest.raises(PromptError, match="no prompt"):
+        split_prompts(" , ,\n")
 
 
 def test_non_utf8_bytes_prompt_is_refused():

@@ -35,6 +35,7 @@ _LAZY = {
     "BatchItem": "engine",
     "EngineInfo": "engine",
     "normalize_prompts": "engine",
+    "split_prompts": "engine",
     "Result": "result",
     "Instance": "result",
     "Timings": "result",
@@ -49,14 +50,14 @@ __all__ = [
     "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
     "ModelError", "ModelNotFoundError", "UnsafeCheckpointError",
-    "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts",
+    "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",
     "Result", "Instance", "Timings", "masks_from_rle", "prompt_color", "load_image", "list_images", "CacheStats",
 ]
 assert set(_LAZY) <= set(__all__)
 
 if TYPE_CHECKING:
     from .cache import CacheStats
-    from .engine import BatchItem, Engine, EngineInfo, load, loaded_engines, normalize_prompts
+    from .engine import BatchItem, Engine, EngineInfo, load, loaded_engines, normalize_prompts, split_prompts
     from .images import list_images, load_image
     from .result import Instance, Result, Timings, masks_from_rle, prompt_color
 

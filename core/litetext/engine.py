@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import math
 import os
+import re
 import threading
 import time
 import warnings
@@ -568,6 +569,13 @@ def normalize_prompts(prompts: str | Sequence[str] | None) -> list[str]:
         if prompt not in cleaned:
             cleaned.append(prompt)
     return cleaned
+
+
+def split_prompts(text: str | None, separators: str = ",\n") -> list[str]:
+    """Prompts typed in one text box: split on `separators` (commas and newlines by default), then
+    validated like `normalize_prompts` (blanks dropped, duplicates removed; none at all is a `PromptError`)."""
+    pattern = "[" + re.escape(separators) + "]"
+    return normalize_prompts([part for part in re.split(pattern, text or "") if part.strip()])
 
 
 def resolve_prompts(prompts: str | Sequence[str] | None, boxes: Sequence[Any] | None) -> list[str]:

@@ -20,11 +20,7 @@ import litetext
 
 def parse_prompts(text: str) -> list[str]:
     """Split a prompt box into concepts: one per line or comma-separated; blanks and duplicates dropped."""
-    parts = [" ".join(part.split()) for part in re.split(r"[,\n;]", text or "")]
-    prompts = list(dict.fromkeys(part for part in parts if part))
-    if not prompts:
-        raise litetext.PromptError("no prompt given: write at least one concept, e.g. 'person' or 'cat, dog'")
-    return prompts
+    return litetext.split_prompts(text, separators=",\n;")
 
 
 def parse_indices(text: str) -> list[int] | None:
