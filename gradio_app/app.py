@@ -634,8 +634,16 @@ def preload(config: AppConfig) -> None:
     litetext.load(config.model, device=config.device, dtype=config.dtype)
 
 
-demo = build_demo()
+def __getattr__(name: str) -> Any:
+    """`app.demo`, built from the environment on first use: what `gradio app.py` and a Space look for. Lazy, so
+    `litetext app`, which builds its own demo from its arguments, does not build a second one."""
+    if name == "demo":
+        globals()["demo"] = build_demo()
+        return globals()["demo"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
+    demo = build_demo()
     preload(demo.litetext_config)
     launch(demo)

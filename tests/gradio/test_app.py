@@ -258,10 +258,11 @@ def test_the_cli_registers_the_app_command():
     assert parser.parse_args(["app"]).host == "127.0.0.1"
 
 
-def test_app_py_runs_from_its_own_folder_without_the_package():
+def test_app_py_runs_from_its_own_folder_without_the_package_and_builds_its_demo_on_first_use():
     folder = Path(app.__file__).parent
     code = ("import sys; sys.path.insert(0, '.'); import app; "
-            "assert 'litetext_gradio' not in sys.modules; print(type(app.demo).__name__)")
+            "assert 'litetext_gradio' not in sys.modules; assert 'demo' not in vars(app); "
+            "print(type(app.demo).__name__); assert app.demo is app.demo")
     done = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Blocks"
