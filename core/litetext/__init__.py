@@ -25,6 +25,7 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .models import DEFAULT_MODEL, MODELS, ModelSpec, list_models
+from .options import SegmentOptions
 
 __version__ = "0.1.0"
 
@@ -47,7 +48,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models",
+    "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
     "ModelError", "ModelNotFoundError", "UnsafeCheckpointError",
     "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",

@@ -36,6 +36,7 @@ from typing import Any
 
 from .errors import InputError, LitetextError
 from .models import DEFAULT_MODEL
+from .options import SegmentOptions
 
 #: Output formats: COCO-RLE JSON lines, or Parquet with the same fields as nested columns.
 FORMATS = ("jsonl", "parquet")
@@ -58,25 +59,15 @@ _CRASH_AFTER_COMMIT = "LITETEXT_TEST_CRASH_AFTER_COMMIT"
 _CRASH_MARKERS = "LITETEXT_TEST_CRASH_MARKERS"
 
 
-@dataclass(frozen=True)
-class SegmentOptions:
-    """What every worker runs: the model and the `segment_batch` settings (all part of the output's identity)."""
+@dataclass(frozen=True, kw_only=True)
+class JobOptions(SegmentOptions):
+    """What every worker runs: the prompts, the model and the `segment_batch` settings."""
 
     prompts: tuple[str, ...]
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    threshold: float = 0.5
-    mask_threshold: float = 0.5
-    max_instances: int | None = None
-    min_area: int = 0
-    batch_size: int = 4
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide the results; a rerun into the same output must use the same ones."""
-        return {"model": self.model, "prompts": list(self.prompts), "threshold": self.threshold,
-                "mask_threshold": self.mask_threshold, "max_instances": self.max_instances,
-                "min_area": self.min_area}
+        return {"model": self.model, "prompts": list(self.prompts), **self.filters()}
 
 
 @dataclass
@@ -303,7 +294,7 @@ class ShardStore:
             path.unlink(missing_ok=True)
         return len(stale)
 
-    def check_settings(self, options: SegmentOptions) -> None:
+    def check_settings(self, options: JobOptions) -> None:
         """Record the job's settings; refuse an output that holds results made with other settings."""
         from pyarrow import fs as pafs
 
@@ -386,11 +377,9 @@ class ShardSegmenter:
     the store, never through the object store.
     """
 
-    def __init__(self, options: SegmentOptions, location: str, output_format: str):
-        import litetext
-
+    def __init__(self, options: JobOptions, location: str, output_format: str):
         self.options = options
-        self.engine = litetext.load(options.model, device=options.device, dtype=options.dtype)
+        self.engine = options.engine()
         self.store = ShardStore(location, output_format)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
@@ -425,11 +414,9 @@ class ShardSegmenter:
             except Exception as error:  # network and storage errors come in many types
                 rows[index] = _failed_row(path, options, f"cannot read {path}: {type(error).__name__}: {error}")
         order = sorted(sources)
-        settings = dict(threshold=options.threshold, mask_threshold=options.mask_threshold,
-                        max_instances=options.max_instances, min_area=options.min_area)
         try:
             for item in self.engine.segment_batch([sources[i] for i in order], list(options.prompts),
-                                                  batch_size=options.batch_size, **settings):
+                                                  batch_size=options.batch_size, **options.filters()):
                 index = order[item.index]
                 rows[index] = (_row(paths[index], item.result) if item.ok
                                else _failed_row(paths[index], options, str(item.error)))
@@ -439,7 +426,7 @@ class ShardSegmenter:
                     continue
                 try:
                     rows[index] = _row(paths[index], self.engine.segment(sources[index], list(options.prompts),
-                                                                         **settings))
+                                                                         **options.filters()))
                 except Exception as error:
                     message = str(error) if isinstance(error, LitetextError) else f"{type(error).__name__}: {error}"
                     rows[index] = _failed_row(paths[index], options, message)
@@ -450,7 +437,7 @@ def _row(path: str, result: Any) -> dict[str, Any]:
     return {"path": path, "error": None, **result.to_dict()}
 
 
-def _failed_row(path: str, options: SegmentOptions, message: str) -> dict[str, Any]:
+def _failed_row(path: str, options: JobOptions, message: str) -> dict[str, Any]:
     return {"path": path, "error": message or "failed", "image_size": None, "prompts": list(options.prompts),
             "instances": []}
 
@@ -511,9 +498,9 @@ def run_segment_job(
     from .engine import normalize_prompts
 
     say = log or (lambda message: print(f"litetext: {message}", file=sys.stderr))
-    options = SegmentOptions(tuple(normalize_prompts(prompts)), model=os.fspath(model), device=device, dtype=dtype,
-                             threshold=threshold, mask_threshold=mask_threshold, max_instances=max_instances,
-                             min_area=min_area, batch_size=batch_size)
+    options = JobOptions(prompts=tuple(normalize_prompts(prompts)), model=os.fspath(model), device=device,
+                         dtype=dtype, threshold=threshold, mask_threshold=mask_threshold,
+                         max_instances=max_instances, min_area=min_area, batch_size=batch_size)
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, not {batch_size}")
     if workers is not None and workers < 1:

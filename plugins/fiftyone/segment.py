@@ -22,9 +22,9 @@ logger = logging.getLogger(__name__)
 MAX_REPORTED_FAILURES = 20
 
 
-@dataclass
-class SegmentOptions:
-    """What to segment with and where to write it.
+@dataclass(frozen=True, kw_only=True)
+class SegmentOptions(litetext.SegmentOptions):
+    """What to segment with (`litetext.SegmentOptions`'s model and settings) and where to write it.
 
     `label_map` maps a prompt to the class name written as the detections' label (default: the prompt).
     `semantic_field`, when set, also gets a `fo.Segmentation` per sample. With `overwrite=False` samples
@@ -33,17 +33,9 @@ class SegmentOptions:
 
     prompts: list[str]
     label_field: str = "litetext"
-    model: str = litetext.DEFAULT_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    threshold: float = 0.5
-    mask_threshold: float = 0.5
-    batch_size: int = 4
     overwrite: bool = False
     semantic_field: str | None = None
     label_map: dict[str, str] | None = None
-    max_instances: int | None = None
-    min_area: int = 0
 
 
 @dataclass
@@ -141,13 +133,10 @@ def segment_samples(
         summary.seconds = time.perf_counter() - started
         return summary
     if engine is None:
-        engine = litetext.load(options.model, device=options.device, dtype=options.dtype)
+        engine = options.engine()
     pending: dict[str, dict[str, Any]] = {}
     done = 0
-    items = engine.segment_batch(
-        filepaths, prompts, batch_size=options.batch_size, threshold=options.threshold,
-        mask_threshold=options.mask_threshold, max_instances=options.max_instances, min_area=options.min_area,
-    )
+    items = engine.segment_batch(filepaths, prompts, batch_size=options.batch_size, **options.filters())
     for item in items:
         sample_id = sample_ids[item.index]
         done += 1

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from .settings import BackendSettings
 
     settings = BackendSettings.from_env(
-        model=args.model, device=args.device, dtype=args.dtype, score_threshold=args.threshold,
+        model=args.model, device=args.device, dtype=args.dtype, threshold=args.threshold,
         mask_threshold=args.mask_threshold, max_instances=args.max_instances, workers=args.workers,
         threads=args.threads, log_level=args.log_level.upper() if args.log_level else None,
     )

@@ -57,7 +57,7 @@ class BackendState:
             with self._lock:
                 if self._engine is None:
                     s = self.settings
-                    self._engine = litetext.load(s.model, device=s.device, dtype=s.dtype)
+                    self._engine = s.engine()
         return self._engine
 
     def remember(self, project: str | None, url: str | None, api_key: str | None) -> None:
@@ -134,7 +134,7 @@ class LitetextModel:
             name = Path(name).name  # a local checkpoint directory: its folder name
         name = name.replace("/", "--")
         s = self.settings
-        version = f"litetext-{name}-score{s.score_threshold:g}-mask{s.mask_threshold:g}"
+        version = f"litetext-{name}-score{s.threshold:g}-mask{s.mask_threshold:g}"
         if s.max_instances is not None:
             version += f"-max{s.max_instances}"
         if s.min_area:
@@ -171,7 +171,7 @@ class LitetextModel:
                 jobs.append((index, image_key, controls, prompts))
         loaded, errors = self._fetch_all(tasks, [(j[0], j[1]) for j in jobs])
         runnable = [job for job in jobs if (job[0], job[1]) in loaded]
-        threshold = min([s.score_threshold] + [c.score_threshold for c in parsed.active
+        threshold = min([s.threshold] + [c.score_threshold for c in parsed.active
                                                 if c.score_threshold is not None])
         regions: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(tasks))}
         scores: dict[int, list[float]] = {i: [] for i in range(len(tasks))}
@@ -251,7 +251,7 @@ class LitetextModel:
             result = engine.segment(prepared, prompts or None, boxes=boxes or None,
                                     box_labels=[1] * len(boxes) if boxes else None,
                                     threshold=control.score_threshold if control.score_threshold is not None
-                                    else s.score_threshold, mask_threshold=s.mask_threshold, min_area=s.min_area)
+                                    else s.threshold, mask_threshold=s.mask_threshold, min_area=s.min_area)
             mapping = {p: label_of.get(p) or fallback for p in result.prompts}
             outputs.extend(self._regions(task, control, result, mapping=mapping))
         return outputs
@@ -290,7 +290,7 @@ class LitetextModel:
                 for prompt in spec.prompts:
                     mapping.setdefault(prompt, spec.value)
         wanted = [p for p in result.prompts if mapping.get(p)]
-        threshold = control.score_threshold if control.score_threshold is not None else s.score_threshold
+        threshold = control.score_threshold if control.score_threshold is not None else s.threshold
         result = result.filter(min_score=threshold, prompts=wanted, min_area=max(1, s.min_area),
                                max_instances=control.max_instances or s.max_instances)
         width, height = result.image_size

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from litetext import DEFAULT_MODEL, InputError
+from litetext import DEFAULT_MODEL, InputError, SegmentOptions
 
 
 @dataclass(frozen=True)
-class BackendSettings:
+class BackendSettings(SegmentOptions):
     """How the backend runs. `from_env()` reads the environment; every field can also be set directly.
 
     Label Studio conventions: `LABEL_STUDIO_URL`, `LABEL_STUDIO_API_KEY`, `BASIC_AUTH_USER`/`BASIC_AUTH_PASS`,
@@ -19,16 +19,9 @@ class BackendSettings:
     `LITETEXT_DTYPE`, `LITETEXT_SCORE_THRESHOLD`, `LITETEXT_MASK_THRESHOLD`, `LITETEXT_MAX_INSTANCES`,
     `LITETEXT_MIN_AREA`, `LITETEXT_BATCH_SIZE`, `LITETEXT_ALLOWED_ROOTS` (also `LOCAL_FILES_DOCUMENT_ROOT`),
     `LITETEXT_MAX_REQUEST_BYTES`, `LITETEXT_MAX_IMAGE_BYTES`, `LITETEXT_FETCH_TIMEOUT`.
+    The model and segmentation fields come from `litetext.SegmentOptions`; `threshold` is the score threshold.
     """
 
-    model: str = DEFAULT_MODEL
-    device: str = "auto"
-    dtype: str = "auto"
-    score_threshold: float = 0.5
-    mask_threshold: float = 0.5
-    max_instances: int | None = None
-    min_area: int = 0
-    batch_size: int = 4
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
     basic_auth_user: str | None = None
@@ -63,7 +56,7 @@ class BackendSettings:
             model=get("LITETEXT_MODEL", "MODEL") or DEFAULT_MODEL,
             device=get("LITETEXT_DEVICE", "DEVICE") or "auto",
             dtype=get("LITETEXT_DTYPE") or "auto",
-            score_threshold=_number(get("LITETEXT_SCORE_THRESHOLD", "SCORE_THRESHOLD"), 0.5, "score threshold"),
+            threshold=_number(get("LITETEXT_SCORE_THRESHOLD", "SCORE_THRESHOLD"), 0.5, "score threshold"),
             mask_threshold=_number(get("LITETEXT_MASK_THRESHOLD"), 0.5, "mask threshold"),
             max_instances=int(max_instances) if max_instances else None,
             min_area=int(get("LITETEXT_MIN_AREA") or 0),
@@ -88,7 +81,7 @@ class BackendSettings:
 
     def check(self) -> None:
         """Raise `InputError` naming the first setting that is out of range."""
-        for name in ("score_threshold", "mask_threshold"):
+        for name in ("threshold", "mask_threshold"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise InputError(f"{name} must be between 0 and 1, not {value}")
@@ -107,7 +100,7 @@ class BackendSettings:
         """These settings as environment variables (to hand to uvicorn worker processes)."""
         names = {
             "model": "LITETEXT_MODEL", "device": "LITETEXT_DEVICE", "dtype": "LITETEXT_DTYPE",
-            "score_threshold": "LITETEXT_SCORE_THRESHOLD", "mask_threshold": "LITETEXT_MASK_THRESHOLD",
+            "threshold": "LITETEXT_SCORE_THRESHOLD", "mask_threshold": "LITETEXT_MASK_THRESHOLD",
             "max_instances": "LITETEXT_MAX_INSTANCES", "min_area": "LITETEXT_MIN_AREA",
             "batch_size": "LITETEXT_BATCH_SIZE", "label_studio_url": "LABEL_STUDIO_URL",
             "label_studio_api_key": "LABEL_STUDIO_API_KEY", "basic_auth_user": "BASIC_AUTH_USER",

@@ -72,7 +72,7 @@ def test_setup_refuses_a_config_with_no_supported_control(client):
 
 
 def test_model_version_names_custom_thresholds(make_client):
-    client = make_client(score_threshold=0.3, mask_threshold=0.6, max_instances=5)
+    client = make_client(threshold=0.3, mask_threshold=0.6, max_instances=5)
     assert client.get("/health").json()["model_version"] == "litetext-tiny-random-score0.3-mask0.6-max5"
 
 
@@ -360,7 +360,7 @@ def test_settings_come_from_label_studio_environment_variables():
     })
     assert (settings.label_studio_url, settings.workers, settings.threads, settings.log_level) == \
         ("http://ls:8080", 2, 3, "DEBUG")
-    assert (settings.model, settings.score_threshold, settings.allowed_roots) == ("s1-16", 0.4, ("/files",))
+    assert (settings.model, settings.threshold, settings.allowed_roots) == ("s1-16", 0.4, ("/files",))
     assert "'k'" not in repr(settings) and "'p'" not in repr(settings)  # secrets stay out of logs
     with pytest.raises(litetext.InputError, match="BASIC_AUTH"):
         BackendSettings.from_env({"BASIC_AUTH_USER": "u"})

@@ -17,7 +17,7 @@ pytest.importorskip("pyarrow")
 import litetext  # noqa: E402
 from litetext.distributed import (  # noqa: E402
     MAX_ATTEMPTS,
-    SegmentOptions,
+    JobOptions,
     ShardSegmenter,
     ShardStore,
     list_inputs,
@@ -109,7 +109,7 @@ def test_inputs_expand_folders_list_files_and_file_uris_sorted_once(corpus):
 
 def test_parquet_shards_hold_rle_equal_to_the_engine_and_record_bad_images(tmp_path, corpus, reference):
     good = [str(p.resolve()) for p in corpus["images"][:6]]
-    options = SegmentOptions(tuple(PROMPTS), model=MODEL, device="cpu")
+    options = JobOptions(prompts=tuple(PROMPTS), model=MODEL, device="cpu")
     segmenter = ShardSegmenter(options, str(tmp_path / "out"), "parquet")
     shards = make_shards([*good, str(corpus["broken"].resolve()), str(tmp_path / "missing.jpg")], 4)
     out = segmenter({"shard": [s.id for s in shards], "paths": [json.dumps(s.paths) for s in shards]})
@@ -132,7 +132,7 @@ def test_a_shard_that_killed_its_worker_too_often_is_recorded_as_failed(tmp_path
     shard = make_shards(paths, 3)[0]
     for _ in range(MAX_ATTEMPTS):
         store.start_attempt(shard.id)
-    segmenter = ShardSegmenter(SegmentOptions(tuple(PROMPTS), model=MODEL, device="cpu"), str(tmp_path), "jsonl")
+    segmenter = ShardSegmenter(JobOptions(prompts=tuple(PROMPTS), model=MODEL, device="cpu"), str(tmp_path), "jsonl")
     out = segmenter({"shard": [shard.id], "paths": [json.dumps(shard.paths)]})
     assert out["failed"] == [3]
     rows = list(store.rows())
@@ -155,10 +155,10 @@ def test_readers_keep_one_row_per_image_preferring_a_segmented_one(tmp_path):
 
 def test_an_output_made_with_other_settings_is_refused(tmp_path):
     store = ShardStore(tmp_path, "jsonl")
-    store.check_settings(SegmentOptions(("cat",), model=MODEL))
-    store.check_settings(SegmentOptions(("cat",), model=MODEL, device="cpu"))  # device does not change results
+    store.check_settings(JobOptions(prompts=("cat",), model=MODEL))
+    store.check_settings(JobOptions(prompts=("cat",), model=MODEL, device="cpu"))  # device does not change results
     with pytest.raises(litetext.InputError, match="prompts"):
-        store.check_settings(SegmentOptions(("dog",), model=MODEL))
+        store.check_settings(JobOptions(prompts=("dog",), model=MODEL))
 
 
 # Slow: real Ray jobs on a local 2-CPU instance ---------------------------------------------------------------
