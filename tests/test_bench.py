@@ -44,3 +44,42 @@ def test_compiled_decoder_matches_the_reference_and_baselines_stay_uncompiled(tm
     assert report.settings["compiled"] == "default"
     agreement = report.agreement
     assert agreement.same_instances and agreement.max_score_difference < 1e-4 and agreement.mean_mask_iou > 0.9999
+
+
+def test_inexact_mode_is_measured_against_the_reference_dtype_not_failed(checkpoints, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = main(["bench", "--model", str(checkpoints["litetext"]), "--device", "cpu", "--images", "1",
+                 "--size", "160x120", "--prompts", "2", "--dtype", "bf16", "--reference-dtype", "fp32",
+                 "--json", str(out)])
+    assert code == 0
+    assert "Inexact mode, bfloat16 against the float32 reference" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["settings"]["dtype"] == "bfloat16" and data["settings"]["reference_dtype"] == "float32"
+    agreement = data["agreement"]
+    assert agreement["instances_reference"] > 0
+    assert 0 < agreement["matched_instances"] <= min(agreement["instances_reference"], agreement["instances_litetext"])
+    assert 0.5 <= agreement["mean_mask_iou"] <= 1.0
+
+
+def test_vision_only_precision_is_measured_against_fp32(checkpoints):
+    report = run_bench(model=str(checkpoints["sam3"]), device="cpu", dtype="bf16-vision", images=1, size=(96, 64),
+                       prompts=2, log=lambda line: None)
+    assert (report.settings["dtype"], report.settings["reference_dtype"]) == ("bfloat16-vision", "float32")
+    assert report.inexact and report.agreement.matched_instances > 0
+
+
+def test_agreement_pairs_instances_by_mask_not_by_order():
+    import numpy as np
+
+    from litetext.bench import _agreement
+    from litetext.result import Result
+
+    masks = np.zeros((3, 8, 8), dtype=bool)
+    masks[0, :4], masks[1, 4:], masks[2, :, :2] = True, True, True
+    reference = [[{"scores": np.array([0.9, 0.8, 0.7]), "boxes": np.zeros((3, 4)), "masks": masks}]]
+    reordered = Result(masks=masks[[1, 0]], scores=np.array([0.8, 0.9]), boxes=np.zeros((2, 4)),
+                       prompt_indices=np.zeros(2, dtype=int), prompts=["x"], image_size=(8, 8))
+    agreement = _agreement(reference, [reordered])
+    assert agreement.matched_instances == 2 and agreement.instances_reference == 3
+    assert agreement.mean_mask_iou == 1.0 and agreement.max_score_difference == 0.0
+    assert not agreement.same_instances and agreement.recall == 2 / 3

@@ -5,11 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import litetext
 from litetext import ModelError, ModelNotFoundError, UnsafeCheckpointError
-from litetext.loading import cache_dir, resolve_checkpoint, resolve_device, resolve_dtype
+from litetext.loading import cache_dir, resolve_checkpoint, resolve_device, resolve_dtype, resolve_dtypes
 
 
 def test_tiny_random_alias_builds_once_in_the_cache_and_loads_like_a_hub_checkpoint(tmp_path, monkeypatch):
@@ -72,10 +73,38 @@ def test_auto_device_and_dtype_on_a_cpu_machine():
     assert resolve_device("auto") == "cpu"
     assert resolve_dtype("auto", "cpu") is torch.float32
     assert resolve_dtype("bf16", "cpu") is torch.bfloat16
-    with pytest.raises(ModelError, match="unknown dtype"):
+    with pytest.raises(ModelError, match="unknown dtype 'fp8'; use one of auto, fp32.*bf16-vision"):
         resolve_dtype("fp8", "cpu")
     with pytest.raises(ModelError, match="CUDA is not available"):
         resolve_device("cuda")
+
+
+def test_vision_only_precision_names_a_half_vision_encoder_and_an_fp32_rest():
+    import torch
+
+    assert resolve_dtypes("bf16-vision", "cpu") == (torch.bfloat16, torch.float32)
+    assert resolve_dtypes("fp16-vision", "cpu") == (torch.float16, torch.float32)
+    assert resolve_dtypes("bf16", "cpu") == (torch.bfloat16, torch.bfloat16)
+    assert resolve_dtypes("auto", "cpu") == (torch.float32, torch.float32)
+
+
+def test_bf16_vision_engine_is_its_own_engine_and_finds_what_fp32_finds(checkpoints, photos):
+    import torch
+
+    from litetext.bench import _mask_ious
+
+    path = str(checkpoints["litetext"])
+    mixed = litetext.load(path, device="cpu", dtype="bf16-vision")
+    exact = litetext.load(path, device="cpu", dtype="fp32")
+    assert mixed is not exact and mixed is litetext.load(path, device="cpu", dtype="bf16-vision")
+    assert (mixed.vision_dtype, mixed.dtype, mixed.info.dtype) == (torch.bfloat16, torch.float32, "bfloat16-vision")
+    assert next(mixed.model.detr_decoder.parameters()).dtype == torch.float32
+    features = mixed.encode_image(photos[0])
+    assert all(level.dtype == torch.float32 for level in features.fpn_hidden_states)
+    found, expected = mixed.segment(photos[0], ["cat", "dog"]), exact.segment(photos[0], ["cat", "dog"])
+    assert len(expected) > 0 and abs(len(found) - len(expected)) <= max(1, len(expected) // 10)
+    best = _mask_ious(expected.masks, found.masks).max(axis=1)
+    assert np.mean(best) > 0.9
 
 
 def test_cache_dir_honours_environment(monkeypatch, tmp_path):

@@ -29,6 +29,7 @@ from .cache import (
 )
 from .errors import BoxError, InputError, InvalidImageError, LitetextError, PromptError
 from .images import DEFAULT_MAX_PIXELS, ImageInput, describe_source, image_digest, load_image
+from .loading import precision_name
 from .models import DEFAULT_MODEL
 from .result import Result, Timings, upsample_masks
 
@@ -159,7 +160,8 @@ class Engine:
         self.model = model
         self.processor = processor
         self.device = next(model.parameters()).device
-        self.dtype = next(model.parameters()).dtype
+        self.dtype = next(model.detr_encoder.parameters()).dtype  # what the text encoder and decoder run in
+        self.vision_dtype = next(model.vision_encoder.parameters()).dtype
         self.max_pixels = max_pixels
         on_gpu = self.device.type != "cpu"
         self.batched = on_gpu if batched is None else batched
@@ -178,7 +180,7 @@ class Engine:
             checkpoint=checkpoint,
             family="litetext" if model.config.model_type == "sam3_lite_text" else "sam3",
             device=str(self.device),
-            dtype=str(self.dtype).removeprefix("torch."),
+            dtype=precision_name(self.vision_dtype, self.dtype),
             text_encoder_params_m=round(text_params / 1e6, 2),
             image_size=int(processor.image_processor.size["height"]),
         )
@@ -249,11 +251,13 @@ class Engine:
         pixel_values = torch.cat([p.pixel_values if p.pixel_values is not None else self._pixel_values(p.image)
                                   for p in prepared])
         with self._lock, torch.inference_mode():
-            outputs = self.model.get_vision_features(pixel_values=pixel_values.to(self.device, self.dtype))
-            levels = outputs.fpn_hidden_states[:-1]  # SAM3 never decodes from the coarsest level
+            outputs = self.model.get_vision_features(pixel_values=pixel_values.to(self.device, self.vision_dtype))
+            # SAM3 never decodes from the coarsest level; features meet the decoder in its dtype
+            levels = [level.to(self.dtype) for level in outputs.fpn_hidden_states[:-1]]
             if self._position_encodings is None:
                 # Position encodings depend only on the feature shape: keep one copy, not one per image.
-                self._position_encodings = tuple(p[:1].clone() for p in outputs.fpn_position_encoding[:-1])
+                self._position_encodings = tuple(p[:1].to(self.dtype, copy=True)
+                                                for p in outputs.fpn_position_encoding[:-1])
         return [
             ImageFeatures(tuple(level[i : i + 1].clone() for level in levels), (image.height, image.width),
                           prepared[i].digest)
@@ -662,17 +666,18 @@ def load(
     Calling it again with the same arguments returns the same engine: weights are loaded once and every
     adapter shares the caches. Cache budgets, when given, resize the shared caches (0 disables one).
     """
-    from .loading import load_model_and_processor, resolve_checkpoint, resolve_device, resolve_dtype
+    from .loading import load_model_and_processor, resolve_checkpoint, resolve_device, resolve_dtypes
 
     resolved_device = resolve_device(device)
-    resolved_dtype = resolve_dtype(dtype, resolved_device)
+    vision_dtype, resolved_dtype = resolve_dtypes(dtype, resolved_device)
     name = os.fspath(model)
-    key = (name, resolved_device, str(resolved_dtype))
+    key = (name, resolved_device, precision_name(vision_dtype, resolved_dtype))
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
             checkpoint = resolve_checkpoint(name)
-            loaded_model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype)
+            loaded_model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype,
+                                                               vision_dtype)
             engine = Engine(loaded_model, processor, name=name, checkpoint=checkpoint,
                             image_cache_bytes=image_cache_bytes, text_cache_bytes=text_cache_bytes)
             _ENGINES[key] = engine

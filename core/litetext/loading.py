@@ -76,12 +76,43 @@ def resolve_dtype(dtype: Any = "auto", device: str = "cpu"):
     names = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
              "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
     if dtype not in names:
-        raise ModelError(f"unknown dtype {dtype!r}; use one of auto, {', '.join(names)}")
+        raise ModelError(f"unknown dtype {dtype!r}; use one of auto, {', '.join(names)}, "
+                         f"{', '.join(VISION_ONLY)}")
     return names[dtype]
 
 
-def load_model_and_processor(checkpoint: str, device: str, dtype):
-    """Load a SAM3 or SAM3-LiteText model (safetensors only, never remote code) and its `Sam3Processor`."""
+#: Precisions that run only the vision encoder (most of the arithmetic) in half precision, the rest in fp32.
+VISION_ONLY = ("bf16-vision", "fp16-vision")
+
+
+def resolve_dtypes(dtype: Any = "auto", device: str = "cpu") -> tuple[Any, Any]:
+    """(vision encoder dtype, dtype of everything else) for a precision name: `resolve_dtype`'s names, or
+    `bf16-vision` / `fp16-vision` for a half-precision vision encoder in front of an fp32 text encoder and
+    decoder."""
+    import torch
+
+    if isinstance(dtype, str) and dtype in VISION_ONLY:
+        return resolve_dtype(dtype.removesuffix("-vision"), device), torch.float32
+    resolved = resolve_dtype(dtype, device)
+    return resolved, resolved
+
+
+def precision_name(vision_dtype: Any, dtype: Any) -> str:
+    """`float32`, `bfloat16`, ... or `bfloat16-vision` when only the vision encoder runs in that dtype."""
+    name = str(vision_dtype).removeprefix("torch.")
+    return name if vision_dtype == dtype else f"{name}-vision"
+
+
+def set_precision(model: Any, vision_dtype: Any, dtype: Any) -> Any:
+    """Cast `model` to `dtype` and its vision encoder to `vision_dtype`, in place; returns the model."""
+    model.to(dtype)
+    model.vision_encoder.to(vision_dtype)
+    return model
+
+
+def load_model_and_processor(checkpoint: str, device: str, dtype, vision_dtype=None):
+    """Load a SAM3 or SAM3-LiteText model (safetensors only, never remote code) and its `Sam3Processor`.
+    The vision encoder is cast to `vision_dtype` when given."""
     from transformers import AutoConfig, AutoModel, AutoProcessor
     from transformers.utils import logging as transformers_logging
 
@@ -101,6 +132,8 @@ def load_model_and_processor(checkpoint: str, device: str, dtype):
         raise _explain_load_error(checkpoint, error) from error
     finally:
         transformers_logging.enable_progress_bar()
+    if vision_dtype is not None:
+        set_precision(model, vision_dtype, dtype)
     return model.to(device).eval(), processor
 
 

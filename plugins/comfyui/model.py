@@ -17,7 +17,7 @@ import litetext
 
 #: The folder under ComfyUI's `models/` holding local checkpoints (Hugging Face save_pretrained directories).
 MODEL_FOLDER = "sam3_litetext"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "bf16-vision")
 DEVICES = ("auto", "cpu")
 
 
