@@ -96,6 +96,28 @@ def test_per_image_prompts_in_a_batch(engine_for, photos):
     assert np.array_equal(items[1].result.masks, single.masks)
 
 
+def test_images_with_their_own_prompts_in_one_batched_decode_match_reference(
+    architecture, batched_engine_for, reference_for, photos
+):
+    engine, reference = batched_engine_for(architecture), reference_for(architecture)
+    pairs = [(str(photos[0]), ["cat"]), (str(photos[1]), ["coffee cup", "table", "person"]),
+             (str(photos[2]), ["person", "cat"])]
+    calls = []
+    hook = engine.model.register_forward_hook(
+        lambda module, args, kwargs, out: calls.append(len(kwargs["attention_mask"])), with_kwargs=True)
+    try:
+        items = list(engine.segment_batch(pairs, batch_size=3))
+    finally:
+        hook.remove()
+    assert calls == [6]  # every image's prompts in one decoder call
+    for item, (path, prompts) in zip(items, pairs):
+        assert item.result.prompts == prompts
+        image = Image.open(path).convert("RGB")
+        for k, prompt in enumerate(prompts):
+            expected = reference.segment(image, prompt)
+            assert_same_instances(item.result, k, expected, max_mask_mismatch=BATCHED_MASK_MISMATCH)
+
+
 def test_exemplar_boxes_match_reference(architecture, engine_for, reference_for, photos):
     engine, reference = engine_for(architecture), reference_for(architecture)
     image = Image.open(photos[0]).convert("RGB")

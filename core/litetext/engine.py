@@ -84,6 +84,12 @@ class DecodeOutput:
         return DecodeOutput(torch.cat([p.pred_logits for p in parts]), torch.cat([p.pred_boxes for p in parts]),
                             torch.cat([p.pred_masks for p in parts]), presence)
 
+    def rows(self, start: int, stop: int) -> DecodeOutput:
+        """The outputs of prompts `start` to `stop` (a view)."""
+        presence = None if self.presence_logits is None else self.presence_logits[start:stop]
+        return DecodeOutput(self.pred_logits[start:stop], self.pred_boxes[start:stop], self.pred_masks[start:stop],
+                            presence)
+
 
 @dataclass(frozen=True)
 class PreparedImage:
@@ -315,24 +321,46 @@ class Engine:
         When `batched`, all K prompts go through one call with the image's features broadcast to K (a view,
         not a copy); otherwise one call per prompt. Exemplar boxes apply to every prompt.
         """
-        decode = lambda group: self._decode_group(features, group, boxes, box_labels)  # noqa: E731
+        decode = lambda group: self._decode_group([(features, group)], boxes, box_labels)  # noqa: E731
         return DecodeOutput.concatenate(self._run_grouped(embeddings, decode))
 
-    def _decode_group(self, features, embeddings, boxes, box_labels) -> DecodeOutput:
+    def _decode_images(self, jobs: Sequence[tuple[ImageFeatures, Sequence[TextEmbedding]]]) -> list[DecodeOutput]:
+        """Decode several images' prompts; when `batched`, every (image, prompt) pair goes into one call.
+
+        On GPUs the decoder is bound by kernel launches, so one call for a whole chunk of images costs little
+        more than one call for one image. Returns one `DecodeOutput` per job.
+        """
+        pairs = [(features, embedding) for features, embeddings in jobs for embedding in embeddings]
+        decode = lambda group: self._decode_group(_runs(group))  # noqa: E731
+        outputs = DecodeOutput.concatenate(self._run_grouped(pairs, decode))
+        split, start = [], 0
+        for _, embeddings in jobs:
+            split.append(outputs.rows(start, start + len(embeddings)))
+            start += len(embeddings)
+        return split
+
+    def _decode_group(self, runs, boxes=None, box_labels=None) -> DecodeOutput:
+        """One model call for `runs`, a list of (features, embeddings): each image's features are broadcast to
+        its prompts (a view, not a copy, when there is one image). Boxes apply to a single image's prompts."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
         from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
         torch = self._torch
-        count = len(embeddings)
         if self._position_encodings is None:
             raise LitetextError("decode() needs encode_image() to have run on this engine first")
+        embeddings = [embedding for _, group in runs for embedding in group]
+        count = len(embeddings)
+        levels = []
+        for level in range(len(runs[0][0].fpn_hidden_states)):
+            parts = [features.fpn_hidden_states[level].expand(len(group), -1, -1, -1) for features, group in runs]
+            levels.append(parts[0] if len(parts) == 1 else torch.cat(parts))
         vision = Sam3VisionEncoderOutput(
-            fpn_hidden_states=tuple(f.expand(count, -1, -1, -1) for f in features.fpn_hidden_states) + (None,),
+            fpn_hidden_states=tuple(levels) + (None,),
             fpn_position_encoding=tuple(p.expand(count, -1, -1, -1) for p in self._position_encodings) + (None,),
         )
         text = BaseModelOutputWithPooling(pooler_output=torch.cat([e.features for e in embeddings]))
         attention_mask = torch.cat([e.attention_mask for e in embeddings])
-        box_inputs = self._box_inputs(boxes, box_labels, features.original_size, count)
+        box_inputs = self._box_inputs(boxes, box_labels, runs[0][0].original_size, count)
         with self._lock, torch.inference_mode():
             out = self.model(vision_embeds=vision, text_embeds=text, attention_mask=attention_mask, **box_inputs)
         return DecodeOutput(out.pred_logits, out.pred_boxes, out.pred_masks, out.presence_logits)
@@ -458,14 +486,47 @@ class Engine:
         encoded_text = self._clock(started)
         outputs = self.decode(features, embeddings, boxes=boxes, box_labels=box_labels)
         decoded = self._clock(started)
-        result = self.postprocess(outputs, [e.prompt for e in embeddings], features.original_size,
-                                  threshold=threshold, mask_threshold=mask_threshold,
-                                  keep_mask_logits=keep_mask_logits)
-        result = result.filter(min_area=min_area, max_instances=max_instances)
+        result = self._finish(outputs, embeddings, features, threshold=threshold, mask_threshold=mask_threshold,
+                              max_instances=max_instances, min_area=min_area, keep_mask_logits=keep_mask_logits)
         finished = self._clock(started)
         result.timings = Timings(encode_text_ms=encoded_text * 1e3, decode_ms=(decoded - encoded_text) * 1e3,
                                  postprocess_ms=(finished - decoded) * 1e3)
         return result
+
+    def _finish(self, outputs, embeddings, features, *, threshold, mask_threshold, max_instances, min_area,
+                keep_mask_logits=False) -> Result:
+        """Stage 5 and the `max_instances`/`min_area` filter."""
+        result = self.postprocess(outputs, [e.prompt for e in embeddings], features.original_size,
+                                  threshold=threshold, mask_threshold=mask_threshold,
+                                  keep_mask_logits=keep_mask_logits)
+        return result.filter(min_area=min_area, max_instances=max_instances)
+
+    def _segment_images(self, jobs, options) -> Iterator[Result | LitetextError]:
+        """Stages 3 to 5 for several images' (features, prompts), yielding a result or the error per job.
+
+        When `batched`, all the jobs' prompts share one decoder call (`_decode_images`); otherwise each job
+        runs on its own, lazily, so only one image's decoder outputs are held at a time.
+        """
+        if not self.batched or len(jobs) < 2:
+            for features, prompts in jobs:
+                yield _attempt(self._segment_features, features, prompts, **options)
+            return
+        started = time.perf_counter()
+        embedded = [_attempt(self.encode_text, prompts) for _, prompts in jobs]
+        ready = [(features, e) for (features, _), e in zip(jobs, embedded) if not isinstance(e, LitetextError)]
+        encoded_text = self._clock(started)
+        outputs = iter(self._decode_images(ready))
+        decoded = self._clock(started)
+        share = 1e3 / max(1, len(ready))
+        for (features, _), embeddings in zip(jobs, embedded):
+            if isinstance(embeddings, LitetextError):
+                yield embeddings
+                continue
+            began = time.perf_counter()
+            result = self._finish(next(outputs), embeddings, features, **options)
+            result.timings = Timings(encode_text_ms=encoded_text * share, decode_ms=(decoded - encoded_text) * share,
+                                     postprocess_ms=self._clock(began) * 1e3)
+            yield result
 
     def segment_batch(
         self,
@@ -526,16 +587,15 @@ class Engine:
         started = time.perf_counter()
         features = dict(zip((p.digest for p in good), self.encode_images(good)))  # one batched vision pass
         encode_ms = self._clock(started) * 1e3 / max(1, len(good))
+        jobs = [(features[prepared.digest], prompts) for _, _, prepared, prompts in read if prepared is not None]
+        outcomes = self._segment_images(jobs, options)
         for index, source, prepared, prompts_or_error in read:
-            if prepared is None:
-                yield BatchItem(index, source, None, prompts_or_error)
+            outcome = prompts_or_error if prepared is None else next(outcomes)
+            if isinstance(outcome, Result):
+                outcome.timings = replace(outcome.timings, encode_image_ms=encode_ms)
+                yield BatchItem(index, source, outcome, image=prepared.image)
             else:
-                try:
-                    result = self._segment_features(features[prepared.digest], prompts_or_error, **options)
-                    result.timings = replace(result.timings, encode_image_ms=encode_ms)
-                    yield BatchItem(index, source, result, image=prepared.image)
-                except LitetextError as error:
-                    yield BatchItem(index, source, None, error)
+                yield BatchItem(index, source, None, outcome)
             bar.update(1)
 
     def _clock(self, since: float) -> float:
@@ -628,6 +688,25 @@ def _split_pair(item: Any) -> tuple[Any, Any]:
     raise InputError(
         f"{describe_source(item)}: with prompts=None each item must be an (image, prompts) pair"
     )
+
+
+def _attempt(run, *args, **kwargs) -> Any:
+    """`run(*args, **kwargs)`, or the `LitetextError` it raised (one bad item must not stop a batch)."""
+    try:
+        return run(*args, **kwargs)
+    except LitetextError as error:
+        return error
+
+
+def _runs(pairs: Sequence[tuple[ImageFeatures, TextEmbedding]]) -> list[tuple[ImageFeatures, list[TextEmbedding]]]:
+    """Consecutive (features, embedding) pairs of the same image, gathered as (features, embeddings)."""
+    runs: list[tuple[ImageFeatures, list[TextEmbedding]]] = []
+    for features, embedding in pairs:
+        if runs and runs[-1][0] is features:
+            runs[-1][1].append(embedding)
+        else:
+            runs.append((features, [embedding]))
+    return runs
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
