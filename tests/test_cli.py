@@ -9,6 +9,7 @@ import sys
 
 from PIL import Image
 
+import litetext
 from litetext.cli import main
 
 
@@ -26,9 +27,12 @@ def test_segment_writes_coco_json_and_overlays_and_skips_bad_files(tmp_path, pho
     from pycocotools.coco import COCO
 
     coco = COCO(str(out / "coco.json"))
-    assert sorted(img["file_name"] for img in coco.dataset["images"]) == sorted(p.name for p in photos[:2])
+    names = [img["file_name"] for img in coco.dataset["images"]]
+    assert names == sorted(p.name for p in photos[:2]), "written on threads, still in input order"
     assert [c["name"] for c in coco.dataset["categories"]] == ["cat", "coffee cup"]
-    assert coco.getAnnIds()
+    engine = litetext.load(str(checkpoints["litetext"]), device="cpu")
+    counts = [len(engine.segment(images / name, ["cat", "coffee cup"])) for name in names]
+    assert [len(coco.getAnnIds(imgIds=[i + 1])) for i in range(len(names))] == counts and sum(counts) > 0
     annotation = coco.loadAnns(coco.getAnnIds())[0]
     image = coco.loadImgs(annotation["image_id"])[0]
     assert coco.annToMask(annotation).shape == (image["height"], image["width"])

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -138,15 +141,25 @@ def run_segment(args: argparse.Namespace) -> int:
         mask_threshold=args.mask_threshold, max_instances=args.max_instances, min_area=args.min_area,
         progress=True,
     )
-    for item in items:
-        path = paths[item.index]
-        if not item.ok:
-            failures.append({"file": str(path), "error": str(item.error)})
-            print(f"litetext: skipped {path}: {item.error}", file=sys.stderr)
-            continue
-        coco.add(path.name, item.result)
-        if not args.no_overlays:
-            item.result.overlay(item.image).save(overlays / f"{path.stem}.png")
+    # RLE encoding and overlay PNGs run on writer threads while the model works on the next images; COCO ids
+    # stay in input order because one thread adds to the COCO file. At most a few results wait in memory.
+    writers = min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(1, thread_name_prefix="litetext-coco") as ordered, \
+            ThreadPoolExecutor(writers, thread_name_prefix="litetext-write") as pool:
+        pending: deque[Future] = deque()
+        for item in items:
+            path = paths[item.index]
+            if not item.ok:
+                failures.append({"file": str(path), "error": str(item.error)})
+                print(f"litetext: skipped {path}: {item.error}", file=sys.stderr)
+                continue
+            pending.append(ordered.submit(coco.add, path.name, item.result))
+            if not args.no_overlays:
+                pending.append(pool.submit(_save_overlay, item.result, item.image, overlays / f"{path.stem}.png"))
+            while len(pending) > 2 * writers + 2:
+                pending.popleft().result()
+        for future in pending:
+            future.result()
     coco_path = out / "coco.json"
     coco_path.write_text(json.dumps(coco.to_dict()))
     if failures:
@@ -155,6 +168,10 @@ def run_segment(args: argparse.Namespace) -> int:
     print(f"litetext: {done} of {len(paths)} images segmented, {coco.annotation_count} instances -> {coco_path}",
           file=sys.stderr)
     return 1 if failures else 0
+
+
+def _save_overlay(result, image, path: Path) -> None:
+    result.overlay(image).save(path)
 
 
 def run_bench(args: argparse.Namespace) -> int:
