@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import litetext
 from litetext.bench import run_bench
 from litetext.cli import main
 
@@ -35,15 +36,14 @@ def test_bench_command_writes_json_and_a_table(checkpoints, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_compiled_decoder_matches_the_reference_and_baselines_stay_uncompiled(tmp_path):
-    from litetext.testing import build_tiny_checkpoint
-
-    path = build_tiny_checkpoint(tmp_path / "fresh", architecture="litetext")  # its own engine: compiling is global
-    report = run_bench(model=str(path), device="cpu", dtype="fp32", images=1, size=(160, 120), prompts=2,
-                       compile_mode="default", log=lambda line: None)
+def test_compiled_decoder_matches_the_reference_and_baselines_stay_uncompiled(checkpoints):
+    engine = litetext.load(str(checkpoints["litetext"]), device="cpu", dtype="fp32")
+    report = run_bench(model=str(checkpoints["litetext"]), device="cpu", dtype="fp32", images=1, size=(160, 120),
+                       prompts=2, compile_mode="default", log=lambda line: None)
     assert report.settings["compiled"] == "default"
     agreement = report.agreement
     assert agreement.same_instances and agreement.max_score_difference < 1e-4 and agreement.mean_mask_iou > 0.9999
+    assert not engine.compiled, "the bench compiles a private copy, never the process-wide engine"
 
 
 def test_inexact_mode_is_measured_against_the_reference_dtype_not_failed(checkpoints, tmp_path, capsys):

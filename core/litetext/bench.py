@@ -224,10 +224,9 @@ def run_bench(
         log(f"building a full-size random {model} model (cost does not depend on trained weights)...")
         network, processor = build_full_size_random_model(RANDOM_VARIANTS[model], dtype=baseline_precision[1],
                                                           device=resolved_device)
-        set_precision(network, *baseline_precision)
     else:
         network, processor = load_model_and_processor(resolve_checkpoint(model), resolved_device,
-                                                      baseline_precision[1], baseline_precision[0])
+                                                      baseline_precision[1])
     engine = Engine(network, processor, name=model)  # private: the bench may cast or compile its model
     prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
     pictures = _photos(images, size)
