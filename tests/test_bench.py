@@ -36,11 +36,12 @@ def test_bench_command_writes_json_and_a_table(checkpoints, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_compiled_decoder_matches_the_reference_and_baselines_stay_uncompiled(checkpoints):
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_compiled_decoder_matches_the_reference_and_baselines_stay_uncompiled(checkpoints, mode):
     engine = litetext.load(str(checkpoints["litetext"]), device="cpu", dtype="fp32")
-    report = run_bench(model=str(checkpoints["litetext"]), device="cpu", dtype="fp32", images=1, size=(160, 120),
-                       prompts=2, compile_mode="default", log=lambda line: None)
-    assert report.settings["compiled"] == "default"
+    report = run_bench(model=str(checkpoints["litetext"]), device="cpu", dtype="fp32", images=2, size=(160, 120),
+                       prompts=2, batch_size=2, compile_mode=mode, log=lambda line: None)
+    assert report.settings["compiled"] == mode
     agreement = report.agreement
     assert agreement.same_instances and agreement.max_score_difference < 1e-4 and agreement.mean_mask_iou > 0.9999
     assert not engine.compiled, "the bench compiles a private copy, never the process-wide engine"

@@ -84,11 +84,11 @@ class DecodeOutput:
         return DecodeOutput(torch.cat([p.pred_logits for p in parts]), torch.cat([p.pred_boxes for p in parts]),
                             torch.cat([p.pred_masks for p in parts]), presence)
 
-    def rows(self, start: int, stop: int) -> DecodeOutput:
-        """The outputs of prompts `start` to `stop` (a view)."""
-        presence = None if self.presence_logits is None else self.presence_logits[start:stop]
-        return DecodeOutput(self.pred_logits[start:stop], self.pred_boxes[start:stop], self.pred_masks[start:stop],
-                            presence)
+    def rows(self, start: int, stop: int, *, copy: bool = False) -> DecodeOutput:
+        """The outputs of prompts `start` to `stop`: a view, or a copy with `copy`."""
+        take = (lambda t: t[start:stop].clone()) if copy else (lambda t: t[start:stop])
+        presence = None if self.presence_logits is None else take(self.presence_logits)
+        return DecodeOutput(take(self.pred_logits), take(self.pred_boxes), take(self.pred_masks), presence)
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,7 @@ class Engine:
         on_gpu = self.device.type != "cpu"
         self.batched = on_gpu if batched is None else batched
         self.compiled = False
+        self._graph_outputs = False  # set by compile() for modes whose CUDA graphs reuse their output memory
         if image_cache_bytes is None:
             image_cache_bytes = DEFAULT_IMAGE_CACHE_BYTES_GPU if on_gpu else DEFAULT_IMAGE_CACHE_BYTES_CPU
         self.image_cache = LRUCache(image_cache_bytes, sizeof=lambda f: f.nbytes)
@@ -213,7 +214,8 @@ class Engine:
                 if not getattr(module, "_litetext_compiled", False):
                     module.forward = torch.compile(module.forward, mode=mode, dynamic=True)
                     module._litetext_compiled = True
-        self.compiled = True
+            self.compiled = True
+            self._graph_outputs = self._graph_outputs or mode in ("reduce-overhead", "max-autotune")
         return self
 
     # Stage 1: load image ------------------------------------------------------------------------------
@@ -362,8 +364,13 @@ class Engine:
         attention_mask = torch.cat([e.attention_mask for e in embeddings])
         box_inputs = self._box_inputs(boxes, box_labels, runs[0][0].original_size, count)
         with self._lock, torch.inference_mode():
+            if self._graph_outputs:  # a new step for CUDA graph trees, whose replays reuse their output memory
+                torch.compiler.cudagraph_mark_step_begin()
             out = self.model(vision_embeds=vision, text_embeds=text, attention_mask=attention_mask, **box_inputs)
-        return DecodeOutput(out.pred_logits, out.pred_boxes, out.pred_masks, out.presence_logits)
+            outputs = DecodeOutput(out.pred_logits, out.pred_boxes, out.pred_masks, out.presence_logits)
+            if self._graph_outputs:  # so the next call (another group, another request) cannot overwrite them
+                outputs = outputs.rows(0, len(outputs.pred_logits), copy=True)
+        return outputs
 
     def _run_grouped(self, items: Sequence[Any], run) -> list[Any]:
         """`run(group)` over the items: all in one group when batched, else one at a time (see `batched`).
