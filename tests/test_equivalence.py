@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 import litetext
@@ -96,10 +97,12 @@ def test_per_image_prompts_in_a_batch(engine_for, photos):
     assert np.array_equal(items[1].result.masks, single.masks)
 
 
-def test_images_with_their_own_prompts_in_one_batched_decode_match_reference(
-    architecture, batched_engine_for, reference_for, photos
+@pytest.mark.parametrize("cap, expected_calls", [(32, [6]), (4, [4, 2])])
+def test_images_with_their_own_prompts_share_batched_decoder_calls_and_match_reference(
+    architecture, batched_engine_for, reference_for, photos, monkeypatch, cap, expected_calls
 ):
     engine, reference = batched_engine_for(architecture), reference_for(architecture)
+    monkeypatch.setattr(engine, "max_decode_batch", cap)
     pairs = [(str(photos[0]), ["cat"]), (str(photos[1]), ["coffee cup", "table", "person"]),
              (str(photos[2]), ["person", "cat"])]
     calls = []
@@ -109,7 +112,7 @@ def test_images_with_their_own_prompts_in_one_batched_decode_match_reference(
         items = list(engine.segment_batch(pairs, batch_size=3))
     finally:
         hook.remove()
-    assert calls == [6]  # every image's prompts in one decoder call
+    assert calls == expected_calls  # every image's prompts in as few calls as the cap allows
     for item, (path, prompts) in zip(items, pairs):
         assert item.result.prompts == prompts
         image = Image.open(path).convert("RGB")

@@ -146,8 +146,12 @@ class Engine:
     several images through one vision-encoder call. Off, every call has batch size 1, exactly as the plain
     transformers pipeline runs, so results are bit-identical to it; on, they are equal up to float rounding
     (batch size changes the kernels' summation order), which is where GPUs gain speed. A CPU gains nothing
-    from batching, so it keeps exactness.
+    from batching, so it keeps exactness. `max_decode_batch` caps how many (image, prompt) pairs share one
+    decoder call, which bounds the decoder's activation memory when many prompts meet many images.
     """
+
+    #: Most (image, prompt) pairs in one batched decoder call.
+    max_decode_batch = 32
 
     def __init__(
         self,
@@ -324,7 +328,7 @@ class Engine:
         not a copy); otherwise one call per prompt. Exemplar boxes apply to every prompt.
         """
         decode = lambda group: self._decode_group([(features, group)], boxes, box_labels)  # noqa: E731
-        return DecodeOutput.concatenate(self._run_grouped(embeddings, decode))
+        return DecodeOutput.concatenate(self._run_grouped(embeddings, decode, limit=self.max_decode_batch))
 
     def _decode_images(self, jobs: Sequence[tuple[ImageFeatures, Sequence[TextEmbedding]]]) -> list[DecodeOutput]:
         """Decode several images' prompts; when `batched`, every (image, prompt) pair goes into one call.
@@ -334,7 +338,7 @@ class Engine:
         """
         pairs = [(features, embedding) for features, embeddings in jobs for embedding in embeddings]
         decode = lambda group: self._decode_group(_runs(group))  # noqa: E731
-        outputs = DecodeOutput.concatenate(self._run_grouped(pairs, decode))
+        outputs = DecodeOutput.concatenate(self._run_grouped(pairs, decode, limit=self.max_decode_batch))
         split, start = [], 0
         for _, embeddings in jobs:
             split.append(outputs.rows(start, start + len(embeddings)))
@@ -372,15 +376,17 @@ class Engine:
                 outputs = outputs.rows(0, len(outputs.pred_logits), copy=True)
         return outputs
 
-    def _run_grouped(self, items: Sequence[Any], run) -> list[Any]:
-        """`run(group)` over the items: all in one group when batched, else one at a time (see `batched`).
+    def _run_grouped(self, items: Sequence[Any], run, *, limit: int | None = None) -> list[Any]:
+        """`run(group)` over the items: in groups of up to `limit` (all in one without) when batched, else one
+        at a time (see `batched`).
 
         A group that runs out of device memory is split in halves and retried, so a batch too large for the
         GPU slows down instead of failing; a single item that does not fit still raises.
         """
         if not len(items):
             return []
-        pending: list[Sequence[Any]] = [items] if self.batched else [[item] for item in items]
+        size = (limit or len(items)) if self.batched else 1
+        pending: list[Sequence[Any]] = [items[i : i + size] for i in range(0, len(items), size)]
         outputs = []
         while pending:
             group = pending.pop(0)
