@@ -324,8 +324,9 @@ class Engine:
     ) -> DecodeOutput:
         """Run the DETR encoder/decoder and mask decoder for every prompt on one image.
 
-        When `batched`, all K prompts go through one call with the image's features broadcast to K (a view,
-        not a copy); otherwise one call per prompt. Exemplar boxes apply to every prompt.
+        When `batched`, the K prompts go through one call (up to `max_decode_batch` at a time) with the image's
+        features broadcast to K (a view, not a copy); otherwise one call per prompt. Exemplar boxes apply to
+        every prompt.
         """
         decode = lambda group: self._decode_group([(features, group)], boxes, box_labels)  # noqa: E731
         return DecodeOutput.concatenate(self._run_grouped(embeddings, decode, limit=self.max_decode_batch))
