@@ -86,6 +86,27 @@ class Reference:
                 "masks": found["masks"].numpy().astype(bool)}
 
 
+def stop_process(process) -> None:
+    """Stop a server a test started: SIGTERM, then SIGKILL after 20 s. A process started with
+    `start_new_session=True` leads its own group, and the whole group is stopped (servers that fork)."""
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    try:
+        leads_group = os.getpgid(process.pid) == process.pid
+    except ProcessLookupError:  # it exited just now
+        return
+    send = (lambda sig: os.killpg(process.pid, sig)) if leads_group else process.send_signal
+    send(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        send(signal.SIGKILL)
+        process.wait()
+
+
 def assert_same_instances(result, prompt_index: int, reference: dict, *, max_mask_mismatch: float = 0.0) -> None:
     """The result's instances for one prompt equal the reference's: scores and boxes within 1e-4, masks equal.
 

@@ -20,6 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import stop_process
+
 COMFYUI_DIR = os.environ.get("LITETEXT_COMFYUI_DIR")
 PACK = Path(__file__).resolve().parents[2] / "plugins" / "comfyui"
 pytestmark = [
@@ -82,11 +84,7 @@ def server(comfyui_home):
                 time.sleep(1)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
         log.close()
 
 

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.conftest import stop_process as stop
+
 
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
@@ -40,13 +42,3 @@ def start_app(log_dir: Path, cache: Path, *extra: str, env: dict[str, str] | Non
                 stop(process)
                 raise RuntimeError(f"the app did not start:\n{log_path.read_text()[-3000:]}") from None
             time.sleep(0.5)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop the app's process."""
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

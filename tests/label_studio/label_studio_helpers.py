@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import stop_process as stop
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "images"
 TOKEN = "test-token-0123456789abcdef"
 
@@ -83,21 +85,6 @@ def wait_for(url: str, process, timeout: float, log: Path | None = None) -> None
             pass
         time.sleep(0.5)
     raise TimeoutError(f"{url} did not come up in {timeout:.0f}s:\n{_tail(log)}")
-
-
-def stop(process) -> None:
-    """Stop a server started with `start_new_session=True` (its whole process group)."""
-    import os
-    import signal
-    import subprocess
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def start_backend(tmp_path: Path, *, env_extra: dict[str, str] | None = None) -> tuple[str, object]:
