@@ -84,3 +84,9 @@ def test_agreement_pairs_instances_by_mask_not_by_order():
     assert agreement.matched_instances == 2 and agreement.instances_reference == 3
     assert agreement.mean_mask_iou == 1.0 and agreement.max_score_difference == 0.0
     assert not agreement.same_instances and agreement.recall == 2 / 3
+
+
+def test_a_mixed_reference_dtype_is_refused_clearly(checkpoints):
+    with pytest.raises(litetext.InputError, match="mixes dtypes; the plain transformers loops need one"):
+        run_bench(model=str(checkpoints["sam3"]), device="cpu", reference_dtype="bf16-vision", images=1,
+                  size=(96, 64), prompts=1, log=lambda line: None)
