@@ -34,6 +34,20 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     return {arch: build_tiny_checkpoint(root / arch, architecture=arch) for arch in ARCHITECTURES}
 
 
+@pytest.fixture(scope="session")
+def tracker_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Tiny checkpoints with SAM3's tracker: `video` in the hub layout of facebook/sam3 (a SAM3 detector and its
+    tracker), `detector` a LiteText detector sharing its ViT, `composed` the two assembled into one checkpoint."""
+    from litetext.testing import TRACKER_WIDTH, build_tiny_checkpoint, build_tiny_video_checkpoint
+    from litetext.compose import assemble
+
+    root = tmp_path_factory.mktemp("tracker-checkpoints")
+    video = build_tiny_video_checkpoint(root / "video")
+    detector = build_tiny_checkpoint(root / "detector", width=TRACKER_WIDTH, seed=1, vision_from=video)
+    assemble(detector, video, root / "composed")
+    return {"video": video, "detector": detector, "composed": root / "composed"}
+
+
 @pytest.fixture(scope="session", params=ARCHITECTURES)
 def architecture(request) -> str:
     return request.param
@@ -61,13 +75,16 @@ def reference_for(checkpoints):
 
 
 class Reference:
-    """processor(images, text) -> model(**inputs) -> processor.post_process_instance_segmentation."""
+    """processor(images, text) -> model(**inputs) -> processor.post_process_instance_segmentation.
 
-    def __init__(self, path: Path):
-        from transformers import AutoModel, AutoProcessor
+    `model_class` (default `AutoModel`) is what loads the checkpoint: `Sam3Model` for a sam3_video one.
+    """
 
-        self.model = AutoModel.from_pretrained(path).eval()
-        self.processor = AutoProcessor.from_pretrained(path)
+    def __init__(self, path: Path, model_class=None):
+        from transformers import AutoModel, Sam3Processor
+
+        self.model = (model_class or AutoModel).from_pretrained(path).eval()
+        self.processor = Sam3Processor.from_pretrained(path)
 
     def segment(self, image, prompt, *, threshold=0.5, mask_threshold=0.5, boxes=None, box_labels=None) -> dict:
         import torch
@@ -84,6 +101,34 @@ class Reference:
         )[0]
         return {"scores": found["scores"].numpy(), "boxes": found["boxes"].numpy(),
                 "masks": found["masks"].numpy().astype(bool)}
+
+
+class TrackerReference:
+    """Sam3TrackerProcessor(images, points, boxes) -> Sam3TrackerModel(**inputs) -> post_process_masks."""
+
+    def __init__(self, path: Path):
+        from transformers import Sam3TrackerModel, Sam3TrackerProcessor
+
+        self.model = Sam3TrackerModel.from_pretrained(path).eval()
+        self.processor = Sam3TrackerProcessor.from_pretrained(path)
+
+    def segment(self, image, *, points=None, point_labels=None, box=None, mask_input=None,
+                multimask=False) -> dict:
+        import torch
+
+        kwargs = {}
+        if points is not None:
+            kwargs.update(input_points=[[points]], input_labels=[[point_labels]])
+        if box is not None:
+            kwargs["input_boxes"] = [[list(box)]]
+        inputs = self.processor(images=image, return_tensors="pt", **kwargs)
+        if mask_input is not None:
+            inputs["input_masks"] = torch.as_tensor(mask_input, dtype=torch.float32)[None, None]
+        with torch.no_grad():
+            outputs = self.model(**inputs, multimask_output=multimask)
+        masks = self.processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"])[0][0]
+        return {"masks": masks.numpy(), "scores": outputs.iou_scores[0, 0].numpy(),
+                "mask_logits": outputs.pred_masks[0, 0].numpy()}
 
 
 def stop_process(process) -> None:

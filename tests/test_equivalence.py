@@ -44,6 +44,25 @@ def test_cache_hit_gives_the_same_result_as_a_miss(architecture, engine_for, ref
         assert_same_instances(hit, k, expected)
 
 
+@pytest.mark.parametrize("layout", ["video", "composed"])
+def test_sam3_video_checkpoint_serves_images_like_its_detector_class(layout, tracker_checkpoints, photos):
+    """facebook/sam3 is a sam3_video checkpoint: litetext.load serves images from it exactly as
+    Sam3Model.from_pretrained (Sam3LiteTextModel's, for a composed LiteText one) does on that directory."""
+    from transformers import Sam3LiteTextModel, Sam3Model
+
+    from tests.conftest import Reference
+
+    path = tracker_checkpoints[layout]
+    engine = litetext.load(str(path), device="cpu", dtype="fp32")
+    reference = Reference(path, model_class=Sam3Model if layout == "video" else Sam3LiteTextModel)
+    assert type(engine.model) is type(reference.model)
+    image = Image.open(photos[0]).convert("RGB")
+    result = engine.segment(image, PROMPTS, threshold=0.3)
+    assert len(result) > 0
+    for k, prompt in enumerate(PROMPTS):
+        assert_same_instances(result, k, reference.segment(image, prompt, threshold=0.3))
+
+
 #: Batched calls change the kernels' summation order: logits move by ~1e-6 relative, so the odd pixel that
 #: sits exactly at the mask threshold may flip. Allowed: one pixel in 100,000.
 BATCHED_MASK_MISMATCH = 1e-5

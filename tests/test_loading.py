@@ -31,7 +31,7 @@ def test_sam3_checkpoint_loads_as_the_teacher_family(checkpoints):
 
 
 def test_known_alias_maps_to_its_hub_id():
-    assert resolve_checkpoint("s0-16") == "yonigozlan/sam3-litetext-s0"
+    assert resolve_checkpoint("s0-16") == "Simon7108528/sam3-litetext-s0"
     assert resolve_checkpoint("sam3") == "facebook/sam3"
 
 

@@ -21,6 +21,7 @@ from .errors import (
     LitetextError,
     ModelError,
     ModelNotFoundError,
+    NoTrackerError,
     PromptError,
     UnsafeCheckpointError,
 )
@@ -45,12 +46,14 @@ _LAZY = {
     "load_image": "images",
     "list_images": "images",
     "CacheStats": "cache",
+    "assemble": "compose",
+    "Composition": "compose",
 }
 
 __all__ = [
     "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
-    "ModelError", "ModelNotFoundError", "UnsafeCheckpointError",
+    "ModelError", "ModelNotFoundError", "UnsafeCheckpointError", "NoTrackerError", "assemble", "Composition",
     "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",
     "Result", "Instance", "Timings", "masks_from_rle", "prompt_color", "load_image", "list_images", "CacheStats",
 ]
@@ -58,6 +61,7 @@ assert set(_LAZY) <= set(__all__)
 
 if TYPE_CHECKING:
     from .cache import CacheStats
+    from .compose import Composition, assemble
     from .engine import BatchItem, Engine, EngineInfo, load, loaded_engines, normalize_prompts, split_prompts
     from .images import list_images, load_image
     from .result import Instance, Result, Timings, masks_from_rle, prompt_color

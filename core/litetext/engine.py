@@ -27,7 +27,7 @@ from .cache import (
     DEFAULT_TEXT_CACHE_BYTES,
     LRUCache,
 )
-from .errors import BoxError, InputError, InvalidImageError, LitetextError, PromptError
+from .errors import BoxError, InputError, InvalidImageError, LitetextError, NoTrackerError, PromptError
 from .images import DEFAULT_MAX_PIXELS, ImageInput, describe_source, image_digest, load_image
 from .loading import precision_name
 from .models import DEFAULT_MODEL
@@ -41,15 +41,19 @@ VISUAL_PROMPT = "visual"
 
 @dataclass(frozen=True)
 class ImageFeatures:
-    """What decoding needs from one image: the three FPN levels SAM3 decodes from, batch dimension 1."""
+    """What decoding needs from one image: the three FPN levels SAM3 decodes from, batch dimension 1; with a
+    tracker, also its three image embeddings (its neck's levels: as many bytes as the ViT's output, and they
+    spare every click the neck)."""
 
     fpn_hidden_states: tuple[Any, ...]
     original_size: tuple[int, int]  # (height, width), as Sam3Processor reports it
     digest: str = ""  # the image's content digest (its cache key)
+    tracker_embeddings: tuple[Any, ...] | None = None
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.fpn_hidden_states)
+        tensors = self.fpn_hidden_states + (self.tracker_embeddings or ())
+        return sum(t.numel() * t.element_size() for t in tensors)
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,7 @@ class EngineInfo:
     dtype: str
     text_encoder_params_m: float
     image_size: int
+    has_tracker: bool = False
 
 
 class Engine:
@@ -164,6 +169,7 @@ class Engine:
         text_cache_bytes: int | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         batched: bool | None = None,
+        tracker: Any = None,
     ):
         import torch
 
@@ -185,6 +191,11 @@ class Engine:
         )
         self._lock = threading.RLock()
         self._position_encodings: tuple[Any, ...] | None = None
+        self.tracker = None
+        if tracker is not None:  # a Sam3TrackerModel sharing this model's ViT
+            from .tracker import Tracker
+
+            self.tracker = Tracker(tracker, processor.image_processor)
         text_params = sum(p.numel() for p in model.text_encoder.parameters())
         self.info = EngineInfo(
             model=name,
@@ -194,6 +205,7 @@ class Engine:
             dtype=precision_name(self.vision_dtype, self.dtype),
             text_encoder_params_m=round(text_params / 1e6, 2),
             image_size=int(processor.image_processor.size["height"]),
+            has_tracker=self.tracker is not None,
         )
         self._torch = torch
 
@@ -270,9 +282,11 @@ class Engine:
                 # Position encodings depend only on the feature shape: keep one copy, not one per image.
                 self._position_encodings = tuple(p[:1].to(self.dtype, copy=True)
                                                 for p in outputs.fpn_position_encoding[:-1])
+            tracker_embeddings = ([None] * len(images) if self.tracker is None
+                                  else self.tracker.embed(outputs.last_hidden_state))
         return [
             ImageFeatures(tuple(level[i : i + 1].clone() for level in levels), (image.height, image.width),
-                          prepared[i].digest)
+                          prepared[i].digest, tracker_embeddings[i])
             for i, image in enumerate(images)
         ]
 
@@ -491,6 +505,57 @@ class Engine:
                                         min_area=min_area, keep_mask_logits=keep_mask_logits)
         result.timings = replace(result.timings, encode_image_ms=encode_image_ms, image_cache_hit=cache_hit)
         return result
+
+    def segment_object(
+        self,
+        image: ImageInput | PreparedImage,
+        *,
+        points: Sequence[Sequence[float]] | None = None,
+        point_labels: Sequence[int] | None = None,
+        box: Sequence[float] | None = None,
+        mask_input: Any = None,
+        instance: Any = None,
+        multimask: bool = False,
+        label: str = "object",
+    ) -> Result:
+        """The mask of one object, from clicks and/or a box, with SAM3's tracker (like segment-anything's
+        `SamPredictor.predict`).
+
+        `points` are pixel (x, y) clicks with `point_labels` 1 (include, the default) or 0 (exclude); `box` is a
+        pixel xyxy box; `mask_input` is low-resolution mask logits from an earlier result (`result.mask_logits[i]`)
+        for a refinement round. `instance` (an `Instance` of a text result kept with `keep_mask_logits=True`, or
+        of an earlier `segment_object` result) seeds the prompt with its box (unless `box` is given) and its mask
+        logits (unless `mask_input` is). Returns one mask, or three candidates with `multimask`, scored by the
+        tracker's predicted IoU, with their `mask_logits` kept. The image encoding comes from the shared cache,
+        so a click after a text prompt on the same image runs no vision encoder. Raises `NoTrackerError` when
+        the checkpoint has no tracker.
+        """
+        from .tracker import object_prompt
+
+        if self.tracker is None:
+            raise NoTrackerError()
+        if instance is not None:
+            box = instance.box if box is None else box
+            if mask_input is None and instance.mask_logits is not None:
+                mask_input = instance.mask_logits
+        started = time.perf_counter()
+        prepared = self.prepare_image(image)
+        prompt = object_prompt(points, point_labels, box, mask_input, (prepared.image.height, prepared.image.width),
+                               self.tracker.mask_size)
+        cache_hit = prepared.digest in self.image_cache
+        features = self.encode_image(prepared)
+        encoded = self._clock(started)
+        with self._lock:
+            result = self.tracker.segment(features.tracker_embeddings, prompt, features.original_size,
+                                          multimask=multimask, label=label)
+        result.timings = Timings(encode_image_ms=encoded * 1e3, decode_ms=(self._clock(started) - encoded) * 1e3,
+                                 image_cache_hit=cache_hit)
+        return result
+
+    @property
+    def has_tracker(self) -> bool:
+        """Whether this engine answers clicks and boxes on one object (`segment_object`)."""
+        return self.tracker is not None
 
     def _segment_features(self, features, prompts, *, boxes=None, box_labels=None, threshold, mask_threshold,
                           max_instances, min_area, keep_mask_logits=False) -> Result:
@@ -751,10 +816,16 @@ def load(
     device: str = "auto",
     dtype: Any = "auto",
     *,
+    tracker: str | os.PathLike | bool | None = None,
     image_cache_bytes: int | None = None,
     text_cache_bytes: int | None = None,
 ) -> Engine:
     """The process-wide engine for `model` (an alias, hub id or local directory), `device` and `dtype`.
+
+    `tracker` gives clicks and boxes on one object (`Engine.segment_object`): by default a checkpoint that
+    holds SAM3's tracker (the `sam3_video` layout, as `facebook/sam3`) loads it too; `False` leaves it out; an
+    alias, hub id or directory of such a checkpoint composes its tracker with `model`'s detector, sharing the
+    detector's ViT (`litetext models assemble` writes that composition as one checkpoint).
 
     Calling it again with the same arguments returns the same engine: weights are loaded once and every
     adapter shares the caches. Cache budgets, when given, resize the shared caches (0 disables one).
@@ -764,14 +835,17 @@ def load(
     resolved_device = resolve_device(device)
     vision_dtype, resolved_dtype = resolve_dtypes(dtype, resolved_device)
     name = os.fspath(model)
-    key = (name, resolved_device, precision_name(vision_dtype, resolved_dtype))
+    tracker_name = tracker if isinstance(tracker, bool) or tracker is None else os.fspath(tracker)
+    key = (name, resolved_device, precision_name(vision_dtype, resolved_dtype), tracker_name)
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
             checkpoint = resolve_checkpoint(name)
             loaded_model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype,
                                                                vision_dtype)
-            engine = Engine(loaded_model, processor, name=name, checkpoint=checkpoint,
+            tracker_model = _load_tracker(loaded_model, checkpoint, tracker_name, resolved_device,
+                                          resolved_dtype, vision_dtype)
+            engine = Engine(loaded_model, processor, name=name, checkpoint=checkpoint, tracker=tracker_model,
                             image_cache_bytes=image_cache_bytes, text_cache_bytes=text_cache_bytes)
             _ENGINES[key] = engine
             return engine
@@ -780,6 +854,31 @@ def load(
     if text_cache_bytes is not None:
         engine.text_cache.resize(text_cache_bytes)
     return engine
+
+
+def _load_tracker(detector: Any, checkpoint: str, tracker: str | bool | None, device: str, dtype: Any,
+                  vision_dtype: Any) -> Any:
+    """The tracker to attach to `detector` (None for none), sharing the detector's ViT."""
+    from .compose import vision_backbone_difference, warn_if_different
+    from .loading import checkpoint_config, has_tracker, load_tracker, resolve_checkpoint
+
+    if tracker is False:
+        return None
+    if tracker is None or tracker is True:
+        if not has_tracker(checkpoint_config(checkpoint)):
+            if tracker is True:
+                raise NoTrackerError()
+            return None
+        source = checkpoint
+    else:
+        source = resolve_checkpoint(tracker)
+    model = load_tracker(source, device, dtype, vision_dtype)
+    if source != checkpoint:  # within one sam3_video checkpoint both read the same ViT weights
+        difference = vision_backbone_difference(detector.vision_encoder.backbone.state_dict(),
+                                                model.vision_encoder.backbone.state_dict())
+        warn_if_different(difference, checkpoint, source)
+    model.vision_encoder.backbone = detector.vision_encoder.backbone  # one ViT in memory, one pass per image
+    return model
 
 
 def loaded_engines() -> list[Engine]:

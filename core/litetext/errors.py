@@ -37,3 +37,13 @@ class ModelNotFoundError(ModelError):
 
 class UnsafeCheckpointError(ModelError):
     """The checkpoint has no safetensors weights (pickle weights are never loaded)."""
+
+
+class NoTrackerError(ModelError):
+    """A click or box on one object was asked of an engine whose checkpoint has no tracker."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(message or (
+            "this model has no tracker for clicks and boxes on one object: load a checkpoint that has one "
+            "(litetext.load('sam3')), or compose a LiteText model with SAM3's tracker: litetext.load('s0-16', "
+            "tracker='sam3') or `litetext models assemble s0-16 --tracker sam3 --out DIR`"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from .errors import ModelError, ModelNotFoundError, UnsafeCheckpointError
 from .models import MODELS, TINY_RANDOM_ALIASES
 
 SUPPORTED_MODEL_TYPES = ("sam3_lite_text", "sam3", "sam3_video")
+#: Checkpoint layouts that hold SAM3's tracker.
+TRACKER_MODEL_TYPES = ("sam3_video", "sam3_tracker", "sam3_tracker_video")
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
@@ -46,6 +49,20 @@ def resolve_checkpoint(model: str | os.PathLike) -> str:
             f"{name!r} is neither a known alias ({known}), a local directory, nor a hub id of the form owner/name"
         )
     return name
+
+
+def local_checkpoint_dir(model: str | os.PathLike) -> Path:
+    """A local directory holding `model`'s files: the directory itself, or the hub snapshot (downloaded once, or
+    found in the local hub cache when HF_HUB_OFFLINE is set)."""
+    checkpoint = resolve_checkpoint(model)
+    if Path(checkpoint).is_dir():
+        return Path(checkpoint)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(checkpoint, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    except Exception as error:
+        raise _explain_load_error(checkpoint, error) from error
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -111,30 +128,86 @@ def set_precision(model: Any, vision_dtype: Any, dtype: Any) -> Any:
 
 
 def load_model_and_processor(checkpoint: str, device: str, dtype, vision_dtype=None):
-    """Load a SAM3 or SAM3-LiteText model (safetensors only, never remote code) and its `Sam3Processor`.
-    The vision encoder is cast to `vision_dtype` when given."""
-    from transformers import AutoConfig, AutoModel, AutoProcessor
-    from transformers.utils import logging as transformers_logging
+    """Load a SAM3 or SAM3-LiteText detector (safetensors only, never remote code) and its `Sam3Processor`.
 
-    transformers_logging.disable_progress_bar()  # one quiet load; litetext reports its own progress
-    try:
-        config = AutoConfig.from_pretrained(checkpoint)
-        if config.model_type not in SUPPORTED_MODEL_TYPES:
-            raise ModelError(
-                f"{checkpoint}: model type {config.model_type!r} is not SAM3 or SAM3-LiteText "
-                f"(supported: {', '.join(SUPPORTED_MODEL_TYPES)})"
-            )
-        model = AutoModel.from_pretrained(checkpoint, dtype=dtype, use_safetensors=True, trust_remote_code=False)
-        processor = AutoProcessor.from_pretrained(checkpoint, trust_remote_code=False)
-    except ModelError:
-        raise
-    except Exception as error:  # hub and filesystem errors come in many types; translate them once, here
-        raise _explain_load_error(checkpoint, error) from error
-    finally:
-        transformers_logging.enable_progress_bar()
+    A `sam3_video` checkpoint (the layout of `facebook/sam3`) serves its detector, as `Sam3Model.from_pretrained`
+    (or `Sam3LiteTextModel`'s) loads it from that directory. The vision encoder is cast to `vision_dtype` when
+    given.
+    """
+    from transformers import Sam3Processor
+
+    with _loading(checkpoint):
+        config = checkpoint_config(checkpoint)
+        model = detector_class(config).from_pretrained(checkpoint, dtype=dtype, use_safetensors=True,
+                                                       trust_remote_code=False)
+        processor = Sam3Processor.from_pretrained(checkpoint, trust_remote_code=False)
     if vision_dtype is not None:
         set_precision(model, vision_dtype, dtype)
     return model.to(device).eval(), processor
+
+
+def load_tracker(checkpoint: str, device: str, dtype, vision_dtype=None):
+    """Load SAM3's tracker (`Sam3TrackerModel`) from a checkpoint that has one (`sam3_video`, `sam3_tracker`)."""
+    from transformers import Sam3TrackerModel
+
+    with _loading(checkpoint):
+        config = checkpoint_config(checkpoint, allowed=SUPPORTED_MODEL_TYPES + TRACKER_MODEL_TYPES)
+        if not has_tracker(config):
+            raise ModelError(f"{checkpoint}: a {config.model_type!r} checkpoint has no tracker; use one in the "
+                             f"sam3_video layout (e.g. facebook/sam3) or compose one with `litetext models assemble`")
+        tracker = Sam3TrackerModel.from_pretrained(checkpoint, dtype=dtype, use_safetensors=True,
+                                                   trust_remote_code=False)
+    if vision_dtype is not None:
+        tracker.vision_encoder.to(vision_dtype)
+    return tracker.to(device).eval()
+
+
+def checkpoint_config(checkpoint: str, allowed: tuple[str, ...] = SUPPORTED_MODEL_TYPES):
+    """The checkpoint's config, after checking it is a model type litetext runs."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(checkpoint)
+    if config.model_type not in allowed:
+        raise ModelError(f"{checkpoint}: model type {config.model_type!r} is not SAM3 or SAM3-LiteText "
+                         f"(supported: {', '.join(allowed)})")
+    return config
+
+
+def has_tracker(config) -> bool:
+    """Whether a checkpoint's config carries SAM3's tracker (the `sam3_video` layout)."""
+    return config.model_type in TRACKER_MODEL_TYPES
+
+
+def detector_class(config):
+    """`Sam3LiteTextModel` or `Sam3Model`, for a detector config or the detector inside a `sam3_video` one."""
+    from transformers import Sam3LiteTextModel, Sam3Model
+
+    model_type = config.detector_config.model_type if config.model_type == "sam3_video" else config.model_type
+    if model_type == "sam3_lite_text":
+        return Sam3LiteTextModel
+    if model_type == "sam3":
+        return Sam3Model
+    raise ModelError(f"detector model type {model_type!r} is not SAM3 or SAM3-LiteText")
+
+
+@contextlib.contextmanager
+def _loading(checkpoint: str):
+    """One quiet load; hub and filesystem errors (many types) become a `ModelError` that says what to do."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # litetext reports its own progress
+    verbosity = transformers_logging.get_verbosity()
+    # Loading a detector or tracker out of a sam3_video checkpoint is expected; transformers warns about it.
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as error:
+        raise _explain_load_error(checkpoint, error) from error
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        transformers_logging.enable_progress_bar()
 
 
 def _explain_load_error(checkpoint: str, error: Exception) -> ModelError:
@@ -172,14 +245,18 @@ def _check_local_weights(path: Path) -> None:
 
 
 def _tiny_random_checkpoint(alias: str) -> Path:
-    from .testing import build_tiny_checkpoint
+    from . import testing
 
-    architecture = "sam3" if alias.endswith("sam3") else "litetext"
     path = cache_dir() / f"{alias}-v1"
     if not (path / "model.safetensors").exists():
         # Build beside the final place, then rename: a concurrent or interrupted build never leaves half a dir.
         staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        build_tiny_checkpoint(staging, architecture=architecture)
+        if alias == "tiny-random-video":
+            testing.build_tiny_video_checkpoint(staging)
+        elif alias == "tiny-random-tracker":
+            testing.build_tiny_composed_checkpoint(staging, _tiny_random_checkpoint("tiny-random-video"))
+        else:
+            testing.build_tiny_checkpoint(staging, architecture="sam3" if alias.endswith("sam3") else "litetext")
         try:
             staging.rename(path)
         except OSError:  # another process won the race; use its copy

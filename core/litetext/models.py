@@ -10,7 +10,9 @@ class ModelSpec:
     """A known checkpoint: its alias, hub id and what its text encoder is.
 
     `repo_id` is None where no transformers-format checkpoint has been published; `verified` says whether the
-    id was confirmed in transformers' own code or docs (others come from third-party sources).
+    id was confirmed (a model card with transformers usage, or transformers' own docs); others come from
+    third-party sources. `has_tracker` says whether the checkpoint also holds SAM3's tracker (the `sam3_video`
+    layout), which answers clicks and boxes on one object and tracks through video.
     """
 
     alias: str
@@ -21,6 +23,7 @@ class ModelSpec:
     context_length: int
     verified: bool
     note: str = ""
+    has_tracker: bool = False
 
 
 _NO_HF = (
@@ -28,11 +31,13 @@ _NO_HF = (
     "convert_sam3_lite_text_to_hf.py and pass the output directory"
 )
 
+_TINY = "built locally on first use; random weights, its masks are meaningless"
+
 MODELS: dict[str, ModelSpec] = {
     spec.alias: spec
     for spec in (
-        ModelSpec("s0-16", "yonigozlan/sam3-litetext-s0", "litetext", "MobileCLIP-S0", 42.5, 16, True,
-                  "named in transformers' sam3_lite_text docs and tests"),
+        ModelSpec("s0-16", "Simon7108528/sam3-litetext-s0", "litetext", "MobileCLIP-S0", 42.5, 16, True,
+                  "the authors' model card (AutoModel/AutoProcessor usage)"),
         ModelSpec("s1-16", "yonigozlan/sam3-litetext-s1", "litetext", "MobileCLIP-S1", 63.5, 16, False,
                   "id seen only in third-party sources"),
         ModelSpec("l-16", "yonigozlan/sam3-litetext-l", "litetext", "MobileCLIP2-L", 123.8, 16, False,
@@ -41,16 +46,22 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("s1-32", None, "litetext", "MobileCLIP-S1", 63.5, 32, False, _NO_HF),
         ModelSpec("l-32", None, "litetext", "MobileCLIP2-L", 123.8, 32, False, _NO_HF),
         ModelSpec("sam3", "facebook/sam3", "sam3", "CLIP ViT-L text (SAM3 teacher)", 354.0, 32, True,
-                  "gated: accept the licence on the hub and log in (hf auth login)"),
+                  "gated: accept the licence on the hub and log in (hf auth login); a sam3_video checkpoint, "
+                  "so it brings SAM3's tracker too", has_tracker=True),
         ModelSpec("tiny-random", None, "litetext", "tiny random (tests and offline demos)", 0.1, 16, True,
-                  "built locally on first use; random weights, its masks are meaningless"),
+                  _TINY),
         ModelSpec("tiny-random-sam3", None, "sam3", "tiny random CLIP (tests and offline demos)", 0.1, 32, True,
-                  "built locally on first use; random weights, its masks are meaningless"),
+                  _TINY),
+        ModelSpec("tiny-random-video", None, "sam3", "tiny random CLIP + tracker (offline stand-in for sam3)",
+                  0.1, 32, True, _TINY + "; the sam3_video layout of facebook/sam3", has_tracker=True),
+        ModelSpec("tiny-random-tracker", None, "litetext", "tiny random LiteText + SAM3 tracker (offline)", 0.1,
+                  16, True, _TINY + "; a LiteText detector composed with tiny-random-video's tracker",
+                  has_tracker=True),
     )
 }
 
 DEFAULT_MODEL = "s0-16"
-TINY_RANDOM_ALIASES = ("tiny-random", "tiny-random-sam3")
+TINY_RANDOM_ALIASES = ("tiny-random", "tiny-random-sam3", "tiny-random-video", "tiny-random-tracker")
 
 
 def list_models() -> list[ModelSpec]:

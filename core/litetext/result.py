@@ -39,13 +39,15 @@ class Timings:
 
 @dataclass(frozen=True)
 class Instance:
-    """One segmented instance: which prompt it answers, its score, pixel xyxy box and boolean mask."""
+    """One segmented instance: which prompt it answers, its score, pixel xyxy box and boolean mask, and its
+    low-resolution mask logits when the result kept them (they seed `Engine.segment_object`)."""
 
     prompt: str
     prompt_index: int
     score: float
     box: tuple[float, float, float, float]
     mask: np.ndarray
+    mask_logits: np.ndarray | None = None
 
     @property
     def area(self) -> int:
@@ -69,8 +71,12 @@ class Result:
     image_size: tuple[int, int]
     timings: Timings = field(default_factory=Timings)
     #: Low-resolution mask logits (N, h, w) of the kept instances, when asked for with
-    #: `segment(..., keep_mask_logits=True)`; they let `with_mask_threshold` re-binarise without the model.
+    #: `segment(..., keep_mask_logits=True)` (always kept by `segment_object`); they let `with_mask_threshold`
+    #: re-binarise without the model, and seed the tracker (`segment_object(..., mask_input=...)`).
     mask_logits: np.ndarray | None = None
+    #: How those logits become masks: "detector" (sigmoid, upsample, threshold, as Sam3Processor does) or
+    #: "tracker" (upsample the logits, threshold, as Sam3TrackerProcessor.post_process_masks does).
+    mask_logits_kind: str = "detector"
 
     @classmethod
     def empty(cls, prompts: Sequence[str], image_size: tuple[int, int]) -> Result:
@@ -109,8 +115,9 @@ class Result:
     def __getitem__(self, index: int) -> Instance:
         prompt_index = int(self.prompt_indices[index])
         x1, y1, x2, y2 = (float(v) for v in self.boxes[index])
+        logits = None if self.mask_logits is None else self.mask_logits[index]
         return Instance(self.prompts[prompt_index], prompt_index, float(self.scores[index]), (x1, y1, x2, y2),
-                        self.masks[index])
+                        self.masks[index], logits)
 
     def __iter__(self) -> Iterator[Instance]:
         return (self[i] for i in range(len(self)))
@@ -132,13 +139,17 @@ class Result:
         """The same instances with masks re-binarised at `mask_threshold`, without running the model.
 
         Needs `mask_logits` (`segment(..., keep_mask_logits=True)`); gives exactly the masks a fresh
-        `segment(..., mask_threshold=mask_threshold)` would.
+        `segment(..., mask_threshold=mask_threshold)` would. For a tracker result the threshold is a
+        probability too: its logits are upsampled and compared with the threshold's logit, as the tracker's
+        processor does (0.5 gives exactly the masks `segment_object` returned).
         """
         import torch
 
         if self.mask_logits is None:
             raise ValueError("this result has no mask_logits; segment with keep_mask_logits=True")
-        masks = upsample_masks(torch.from_numpy(self.mask_logits), (self.height, self.width), mask_threshold)
+        logits = torch.from_numpy(self.mask_logits)
+        upsample = upsample_logit_masks if self.mask_logits_kind == "tracker" else upsample_masks
+        masks = upsample(logits, (self.height, self.width), mask_threshold)
         return replace(self, masks=masks.numpy())
 
     def filter(
@@ -306,6 +317,30 @@ def upsample_masks(logits, size: tuple[int, int], mask_threshold: float):
             size=(height, width), mode="bilinear", align_corners=False,
         ).squeeze(0)
         masks[start : start + chunk] = (probabilities > mask_threshold).cpu()
+    return masks
+
+
+def upsample_logit_masks(logits, size: tuple[int, int], mask_threshold: float = 0.5):
+    """Binarise the tracker's low-resolution mask logits (torch, N x h x w) at full `size` (height, width).
+
+    The arithmetic of `Sam3TrackerProcessor.post_process_masks` (bilinear upsampling of the logits, then a
+    comparison with the threshold's logit: 0.5 is logit 0, the processor's default), one mask at a time so
+    that a large image holds one full-size float mask. Returns a CPU bool tensor.
+    """
+    import math
+
+    import torch
+
+    height, width = size
+    if mask_threshold <= 0.0 or mask_threshold >= 1.0:
+        cut = -math.inf if mask_threshold <= 0.0 else math.inf
+    else:
+        cut = math.log(mask_threshold / (1.0 - mask_threshold))
+    masks = torch.zeros((len(logits), height, width), dtype=torch.bool)
+    for i in range(len(logits)):
+        upsampled = torch.nn.functional.interpolate(logits[None, i : i + 1].float(), (height, width),
+                                                    mode="bilinear", align_corners=False)
+        masks[i] = (upsampled[0, 0] > cut).cpu()
     return masks
 
 

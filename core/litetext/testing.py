@@ -6,6 +6,7 @@ meaningless, only the shapes and the code paths are real.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -19,76 +20,168 @@ _WORDS = (
 TINY_IMAGE_SIZE = 112
 
 
-def build_tiny_checkpoint(path: str | os.PathLike, *, architecture: str = "litetext", seed: int = 0) -> Path:
+def build_tiny_checkpoint(
+    path: str | os.PathLike, *, architecture: str = "litetext", seed: int = 0, width: int = 32,
+    vision_from: str | os.PathLike | None = None,
+) -> Path:
     """Build and save a tiny random checkpoint (model, processor, tokenizer) into `path`.
 
     `architecture` is "litetext" (`Sam3LiteTextModel`, MobileCLIP-style text encoder with RepMixer blocks)
-    or "sam3" (`Sam3Model`, CLIP text encoder). Returns the directory.
+    or "sam3" (`Sam3Model`, CLIP text encoder). `width` is the FPN and heads' hidden size (the tracker needs a
+    multiple of 64 above 64, so checkpoints meant to meet a tracker use 128). `vision_from` copies the ViT
+    weights of another tiny checkpoint (any layout), as LiteText keeps SAM3's ViT. Returns the directory.
     """
     import torch
-    from transformers import (
-        Sam3Config,
-        Sam3ImageProcessor,
-        Sam3LiteTextConfig,
-        Sam3LiteTextModel,
-        Sam3Model,
-        Sam3Processor,
-    )
+    from transformers import Sam3LiteTextModel, Sam3Model
 
     tokenizer = _word_level_tokenizer()
-    vocab_size = len(tokenizer)
+    torch.manual_seed(seed)
+    config = _tiny_detector_config(architecture, len(tokenizer), width)
+    model = (Sam3LiteTextModel if architecture == "litetext" else Sam3Model)(config)
+    _spread_scores(model)
+    if vision_from is not None:
+        _copy_vision_backbone(model, Path(vision_from))
+    path = Path(path)
+    with _quiet_saves():
+        path.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(path)
+        _tiny_processor(tokenizer).save_pretrained(path)
+    return path
+
+
+def build_tiny_video_checkpoint(path: str | os.PathLike, *, seed: int = 0) -> Path:
+    """A tiny random SAM3 checkpoint in the hub layout of `facebook/sam3`: a `sam3_video` config, the detector
+    under `detector_model.*`, the tracker under `tracker_model.*` and `tracker_neck.*`, a `Sam3VideoProcessor`.
+
+    The weights are written with safetensors directly: `Sam3VideoModel.save_pretrained` (transformers 5.24)
+    doubles the `tracker_model.` prefix, which the hub checkpoint does not. Returns the directory.
+    """
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Sam3ImageProcessor, Sam3VideoConfig, Sam3VideoModel, Sam3VideoProcessor
+    from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+
+    tokenizer = _word_level_tokenizer()
+    width = TRACKER_WIDTH
+    detector = _tiny_detector_config("sam3", len(tokenizer), width)
+    vision = detector.vision_config.to_dict()
+    tracker = {
+        "vision_config": vision,
+        "prompt_encoder_config": {"hidden_size": width, "image_size": TINY_IMAGE_SIZE, "patch_size": 14},
+        "mask_decoder_config": {"hidden_size": width, "mlp_dim": 64, "num_attention_heads": 2,
+                                "iou_head_hidden_dim": 32},
+        "memory_attention_hidden_size": width, "memory_attention_num_layers": 1,
+        "memory_attention_feed_forward_hidden_size": 64, "memory_encoder_hidden_size": width,
+        "memory_encoder_output_channels": 64, "mask_downsampler_embed_dim": width,
+        "memory_fuser_embed_dim": width, "memory_fuser_intermediate_dim": 64,
+        "memory_attention_rope_feat_sizes": [TINY_IMAGE_SIZE // 14] * 2, "image_size": TINY_IMAGE_SIZE,
+    }
+    config = Sam3VideoConfig(detector_config=detector.to_dict(), tracker_config=tracker,
+                             low_res_mask_size=4 * TINY_IMAGE_SIZE // 14)
+    config.architectures = ["Sam3VideoModel"]
+    torch.manual_seed(seed)
+    model = Sam3VideoModel(config)
+    _spread_scores(model.detector_model)
+    path = Path(path)
+    with _quiet_saves():
+        path.mkdir(parents=True, exist_ok=True)
+        weights = {key: value.detach().contiguous().clone() for key, value in model.state_dict().items()}
+        save_file(weights, path / "model.safetensors", metadata={"format": "pt"})
+        config.save_pretrained(path)
+        size = {"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}
+        Sam3VideoProcessor(
+            image_processor=Sam3ImageProcessor(size=size, mask_size={"height": 32, "width": 32}),
+            video_processor=Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3),
+            tokenizer=tokenizer,
+        ).save_pretrained(path)
+    return path
+
+
+def build_tiny_composed_checkpoint(path: str | os.PathLike, tracker_source: str | os.PathLike, *,
+                                   seed: int = 1) -> Path:
+    """A tiny LiteText detector (sharing `tracker_source`'s ViT, as the real students share SAM3's) composed with
+    the tracker of `tracker_source` (a `build_tiny_video_checkpoint` directory) by `litetext.compose.assemble`."""
+    import tempfile
+
+    from .compose import assemble
+
+    with tempfile.TemporaryDirectory(prefix="litetext-tiny-detector-") as scratch:
+        detector = build_tiny_checkpoint(Path(scratch) / "detector", width=TRACKER_WIDTH, seed=seed,
+                                         vision_from=tracker_source)
+        assemble(detector, tracker_source, path)
+    return Path(path)
+
+
+#: FPN width of the tiny checkpoints that carry or meet a tracker (its memory attention needs > 64).
+TRACKER_WIDTH = 128
+
+
+def _tiny_detector_config(architecture: str, vocab_size: int, width: int):
+    from transformers import Sam3Config, Sam3LiteTextConfig
+
     vision = {
         "backbone_config": {
             "model_type": "sam3_vit_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
             "num_attention_heads": 2, "image_size": TINY_IMAGE_SIZE, "patch_size": 14, "window_size": 4,
             "global_attn_indexes": [1], "pretrain_image_size": 56,
         },
-        "fpn_hidden_size": 32,
+        "fpn_hidden_size": width,
         "backbone_feature_sizes": [[32, 32], [16, 16], [8, 8]],
     }
-    heads = {"hidden_size": 32, "num_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    heads = {"hidden_size": width, "num_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
     common = {
         "vision_config": vision,
         "geometry_encoder_config": heads,
         "detr_encoder_config": heads,
         "detr_decoder_config": {**heads, "num_queries": 20},
-        "mask_decoder_config": {"hidden_size": 32, "num_upsampling_stages": 3, "num_attention_heads": 2},
+        "mask_decoder_config": {"hidden_size": width, "num_upsampling_stages": 3, "num_attention_heads": 2},
     }
     text = {"vocab_size": vocab_size, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-            "num_attention_heads": 2}
-    torch.manual_seed(seed)
+            "num_attention_heads": 2, "projection_dim": width}
     if architecture == "litetext":
-        config = Sam3LiteTextConfig(
-            text_config={**text, "projection_dim": 32, "max_position_embeddings": 16}, **common
-        )
-        model = Sam3LiteTextModel(config)
-    elif architecture == "sam3":
-        config = Sam3Config(
-            text_config={**text, "projection_dim": 32, "max_position_embeddings": 32,
-                         "eos_token_id": vocab_size - 1, "bos_token_id": 2, "pad_token_id": 0},
-            **common,
-        )
-        model = Sam3Model(config)
-    else:
-        raise ValueError(f"architecture must be 'litetext' or 'sam3', not {architecture!r}")
-    _spread_scores(model)
-    processor = Sam3Processor(
+        return Sam3LiteTextConfig(text_config={**text, "max_position_embeddings": 16}, **common)
+    if architecture == "sam3":
+        return Sam3Config(text_config={**text, "max_position_embeddings": 32, "eos_token_id": vocab_size - 1,
+                                       "bos_token_id": 2, "pad_token_id": 0}, **common)
+    raise ValueError(f"architecture must be 'litetext' or 'sam3', not {architecture!r}")
+
+
+def _tiny_processor(tokenizer):
+    from transformers import Sam3ImageProcessor, Sam3Processor
+
+    return Sam3Processor(
         image_processor=Sam3ImageProcessor(
             size={"height": TINY_IMAGE_SIZE, "width": TINY_IMAGE_SIZE}, mask_size={"height": 32, "width": 32}
         ),
         tokenizer=tokenizer,
     )
+
+
+def _copy_vision_backbone(model, source: Path) -> None:
+    """Give `model` the ViT weights saved in `source` (a plain or `sam3_video` checkpoint)."""
+    import torch
+    from safetensors import safe_open
+
+    with safe_open(str(source / "model.safetensors"), framework="pt") as weights:
+        for prefix in ("vision_encoder.backbone.", "detector_model.vision_encoder.backbone."):
+            found = {key[len(prefix):]: weights.get_tensor(key) for key in weights.keys() if key.startswith(prefix)}
+            if found:
+                with torch.no_grad():
+                    model.vision_encoder.backbone.load_state_dict(found, strict=True)
+                return
+    raise ValueError(f"{source} has no ViT weights to copy")
+
+
+@contextlib.contextmanager
+def _quiet_saves():
+    """Tiny saves need no transformers progress bar."""
     from transformers.utils import logging as transformers_logging
 
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    transformers_logging.disable_progress_bar()  # a tiny save needs no progress bar
+    transformers_logging.disable_progress_bar()
     try:
-        model.save_pretrained(path)
-        processor.save_pretrained(path)
+        yield
     finally:
         transformers_logging.enable_progress_bar()
-    return path
 
 
 #: Text-encoder shapes of the published students (from their hub configs); vision and heads are SAM3's.
