@@ -150,3 +150,14 @@ def test_concurrent_segment_calls_equal_serial_results(engine, photos):
         assert expected.prompts == got.prompts
         np.testing.assert_array_equal(expected.scores, got.scores)
         assert np.array_equal(expected.masks, got.masks)
+
+
+def test_image_embedding_is_pooled_cached_features(engine_for, photos):
+    engine = engine_for("litetext")
+    engine.image_cache.clear()
+    embedding = engine.embed_image(photos[0])
+    features = engine.encode_image(photos[0])
+    assert engine.image_cache.stats().hits >= 1  # the embedding's encoding is reused, not recomputed
+    assert embedding.dtype == np.float32 and embedding.shape == (features.fpn_hidden_states[-1].shape[1],)
+    np.testing.assert_allclose(embedding, features.fpn_hidden_states[-1][0].mean(dim=(1, 2)).numpy(), rtol=1e-6)
+    assert not np.allclose(embedding, engine.embed_image(photos[1]))

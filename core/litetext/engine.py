@@ -265,6 +265,15 @@ class Engine:
                 self.image_cache.put(features.digest, features)
         return [found[p.digest] for p in prepared]
 
+    def embed_image(self, image: ImageInput | PreparedImage) -> np.ndarray:
+        """A global embedding of the image for similarity search: the detector's FPN features at the ViT's
+        stride (the coarsest level the decoder reads, 256 channels at full size) averaged over all positions,
+        as float32. From the shared image cache, so segmenting the same image afterwards runs no vision encoder.
+        It describes what the detector sees (layout, textures, objects), not a CLIP-style semantic embedding."""
+        features = self.encode_image(image)
+        with self._torch.inference_mode():
+            return features.fpn_hidden_states[-1][0].float().mean(dim=(1, 2)).cpu().numpy()
+
     def _pixel_values(self, image: Image.Image) -> Any:
         """The processor's model input for one image: resized to the model's size and normalised."""
         return self.processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
