@@ -24,6 +24,15 @@ def test_bench_reports_every_workload_and_same_instances(checkpoints):
     assert set(report.ratios()) == {"litetext vs naive", "litetext vs vision reuse", "re-prompt vs naive"}
 
 
+def test_bench_times_a_click_against_the_naive_tracker_and_checks_the_mask(tracker_checkpoints):
+    report = run_bench(model=str(tracker_checkpoints["composed"]), device="cpu", dtype="fp32", images=1,
+                       size=(160, 120), prompts=2, log=lambda line: None)
+    names = [m.name for m in report.measurements]
+    assert names[-2:] == ["click (litetext, cached)", "click (naive tracker, one call)"]
+    assert report.clicks_agree is True and "click vs naive" in report.ratios()
+    assert "Click against the naive tracker: identical mask" in report.table()
+
+
 def test_bench_command_writes_json_and_a_table(checkpoints, tmp_path, capsys):
     out = tmp_path / "bench.json"
     code = main(["bench", "--model", str(checkpoints["sam3"]), "--device", "cpu", "--images", "1",

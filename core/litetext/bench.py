@@ -4,7 +4,9 @@ Workloads (every image gets the same K prompts):
 1. naive loop: `processor(images, text)` -> `model(**inputs)` -> post-process, once per image and prompt;
 2. vision reuse: the documented pattern, vision features computed once per image, one forward per prompt;
 3. litetext: `engine.segment_batch` from a cold cache (image encoding included);
-4. interactive re-prompt: one new prompt on an image already in litetext's cache, against one naive call.
+4. interactive re-prompt: one new prompt on an image already in litetext's cache, against one naive call;
+5. a click (with a tracker): one point on an image in litetext's cache (`segment_object`), against the naive
+   path, a full `Sam3TrackerModel` forward with its own vision pass; their masks must be equal.
 Before reporting a speed-up it checks that (3) found the same instances as (1). With `reference_dtype`, the
 baselines run in that dtype and litetext in `dtype`: an inexact mode (bf16 on a CPU, say) is then measured by
 how many of the reference's instances it finds and their mask IoU, not held to identical results.
@@ -78,6 +80,8 @@ class BenchReport:
     machine: dict[str, Any]
     measurements: list[Measurement] = field(default_factory=list)
     agreement: Agreement | None = None
+    #: Whether the click's mask equalled the naive tracker's (None: no click workload).
+    clicks_agree: bool | None = None
 
     @property
     def inexact(self) -> bool:
@@ -98,6 +102,9 @@ class BenchReport:
         reprompt, naive_one = self.get("re-prompt (litetext, cached)"), self.get("re-prompt (naive, one call)")
         if reprompt and naive_one:
             ratios["re-prompt vs naive"] = naive_one.ms_per_image / reprompt.ms_per_image
+        click, naive_click = self.get("click (litetext, cached)"), self.get("click (naive tracker, one call)")
+        if click and naive_click:
+            ratios["click vs naive"] = naive_click.ms_per_image / click.ms_per_image
         return ratios
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +117,7 @@ class BenchReport:
                                                               "same_instances": self.agreement.same_instances,
                                                               "recall": self.agreement.recall},
             "ratios": self.ratios(),
+            "clicks_agree": self.clicks_agree,
         }
 
     def table(self) -> str:
@@ -134,6 +142,9 @@ class BenchReport:
                          f"max score diff {a.max_score_difference:.2e}, max box diff {a.max_box_difference:.2e} px, "
                          f"mean mask IoU {a.mean_mask_iou:.4f}, masks identical: {a.identical_masks} -> "
                          f"{'same instances' if a.same_instances else 'DIFFERENT INSTANCES'}")
+        if self.clicks_agree is not None:
+            same = "identical mask" if self.clicks_agree else "MASKS DIFFER"
+            lines.append(f"Click against the naive tracker: {same}")
         return "\n".join(lines)
 
 
@@ -204,7 +215,10 @@ def run_bench(
     from .engine import Engine
     from .errors import InputError
     from .loading import (
+        checkpoint_config,
+        has_tracker,
         load_model_and_processor,
+        load_tracker,
         precision_name,
         resolve_checkpoint,
         resolve_device,
@@ -219,15 +233,20 @@ def run_bench(
     if baseline_precision[0] != baseline_precision[1]:
         raise InputError(f"reference dtype {reference_dtype!r} mixes dtypes; the plain transformers loops need one")
     if model in RANDOM_VARIANTS:
-        from .testing import build_full_size_random_model
+        from .testing import build_full_size_random_model, build_full_size_random_tracker
 
         log(f"building a full-size random {model} model (cost does not depend on trained weights)...")
         network, processor = build_full_size_random_model(RANDOM_VARIANTS[model], dtype=baseline_precision[1],
                                                           device=resolved_device)
+        tracker = build_full_size_random_tracker(network, dtype=baseline_precision[1], device=resolved_device)
     else:
-        network, processor = load_model_and_processor(resolve_checkpoint(model), resolved_device,
-                                                      baseline_precision[1])
-    engine = Engine(network, processor, name=model)  # private: the bench may cast or compile its model
+        checkpoint = resolve_checkpoint(model)
+        network, processor = load_model_and_processor(checkpoint, resolved_device, baseline_precision[1])
+        tracker = None
+        if has_tracker(checkpoint_config(checkpoint)):
+            tracker = load_tracker(checkpoint, resolved_device, baseline_precision[1])
+            tracker.vision_encoder.backbone = network.vision_encoder.backbone
+    engine = Engine(network, processor, name=model, tracker=tracker)  # private: the bench may cast or compile it
     prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
     pictures = _photos(images, size)
     report = BenchReport(
@@ -265,7 +284,10 @@ def run_bench(
                     lambda: _naive_call(engine, pictures[0], "fresh prompt", threshold))
     if baseline_precision != precision:
         log(f"casting the model to {precision_name(*precision)} for litetext ...")
-        engine = Engine(set_precision(engine.model, *precision), engine.processor, name=model)
+        tracker = None if tracker is None else tracker.to(precision[1])
+        if tracker is not None:
+            tracker.vision_encoder.to(precision[0])
+        engine = Engine(set_precision(engine.model, *precision), engine.processor, name=model, tracker=tracker)
     if compile_mode is not None:
         log("compiling the decoder (not timed) ...")
         engine.compile(None if compile_mode == "default" else compile_mode)
@@ -278,6 +300,14 @@ def run_bench(
     measure("re-prompt (litetext, cached)", 1, lambda: engine.segment(pictures[0], "fresh prompt", threshold=threshold))
     if baselines:
         report.agreement = _agreement(reference, results)
+    if engine.has_tracker:
+        click = [[pictures[0].width * 0.4, pictures[0].height * 0.55]]
+        ours = measure("click (litetext, cached)", 1, lambda: engine.segment_object(pictures[0], points=click))
+        if baselines:
+            with torch.inference_mode():
+                naive = measure("click (naive tracker, one call)", 1,
+                                lambda: _naive_click(engine, pictures[0], click))
+            report.clicks_agree = bool(np.array_equal(naive, ours.masks))
     return report
 
 
@@ -303,6 +333,19 @@ def _naive_call(engine, image, prompt: str, threshold: float) -> dict:
     found = processor.post_process_instance_segmentation(outputs, threshold=threshold, mask_threshold=0.5,
                                                          target_sizes=inputs["original_sizes"].tolist())[0]
     return {k: v.float().cpu().numpy() for k, v in found.items()}
+
+
+def _naive_click(engine, image, points) -> np.ndarray:
+    """What a user of transformers' tracker writes for one click: its processor, a full forward, post-processing."""
+    from transformers import Sam3TrackerProcessor
+
+    processor = Sam3TrackerProcessor(image_processor=engine.processor.image_processor)
+    model = engine.tracker.model
+    inputs = processor(images=image, input_points=[[points]], input_labels=[[[1] * len(points)]],
+                       return_tensors="pt").to(engine.device)
+    inputs["pixel_values"] = inputs["pixel_values"].to(next(model.vision_encoder.parameters()).dtype)
+    outputs = model(**inputs, multimask_output=False)
+    return processor.post_process_masks(outputs.pred_masks.float().cpu(), inputs["original_sizes"].cpu())[0][0].numpy()
 
 
 def _vision_reuse(engine, image, prompts: list[str], threshold: float) -> list[dict]:

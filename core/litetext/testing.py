@@ -228,6 +228,23 @@ def build_full_size_random_model(variant: str = "s0", *, dtype=None, device: str
     return model, processor
 
 
+def build_full_size_random_tracker(detector, *, dtype=None, device: str = "cpu", seed: int = 0):
+    """SAM3's full-size tracker (`Sam3TrackerModel`, default config) with random weights, sharing `detector`'s
+    ViT as litetext's engine does. For timing clicks without a download."""
+    import torch
+    from transformers import Sam3TrackerConfig, Sam3TrackerModel
+
+    torch.manual_seed(seed)
+    config = Sam3TrackerConfig()
+    # Its own ViT is replaced by the detector's: build it one layer deep (same width, so the neck fits).
+    config.vision_config.backbone_config.num_hidden_layers = 1
+    config.vision_config.backbone_config.global_attn_indexes = [0]
+    with torch.device(device):
+        tracker = Sam3TrackerModel(config)
+    tracker.vision_encoder.backbone = detector.vision_encoder.backbone
+    return tracker.to(dtype=dtype or torch.float32).eval()
+
+
 def _spread_scores(model) -> None:
     """Give the random model confident-looking outputs, as trained ones have.
 
