@@ -12,6 +12,9 @@ import pytest
 # Builds of the tiny-random aliases go to a throwaway cache, never the user's.
 os.environ.setdefault("LITETEXT_CACHE", tempfile.mkdtemp(prefix="litetext-test-cache-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The tiny checkpoints' ops take microseconds: one thread beats a pool's hand-offs, and servers the tests start
+# inherit it. (Timings are measured by `litetext bench`, never here.)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((REPO / "examples" / "images").glob("*.jpg"))
@@ -38,8 +41,8 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 def tracker_checkpoints(tmp_path_factory) -> dict[str, Path]:
     """Tiny checkpoints with SAM3's tracker: `video` in the hub layout of facebook/sam3 (a SAM3 detector and its
     tracker), `detector` a LiteText detector sharing its ViT, `composed` the two assembled into one checkpoint."""
-    from litetext.testing import TRACKER_WIDTH, build_tiny_checkpoint, build_tiny_video_checkpoint
     from litetext.compose import assemble
+    from litetext.testing import TRACKER_WIDTH, build_tiny_checkpoint, build_tiny_video_checkpoint
 
     root = tmp_path_factory.mktemp("tracker-checkpoints")
     video = build_tiny_video_checkpoint(root / "video")

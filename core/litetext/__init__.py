@@ -18,6 +18,7 @@ from .errors import (
     ImageTooLargeError,
     InputError,
     InvalidImageError,
+    InvalidVideoError,
     LitetextError,
     ModelError,
     ModelNotFoundError,
@@ -46,6 +47,9 @@ _LAZY = {
     "load_image": "images",
     "list_images": "images",
     "CacheStats": "cache",
+    "TrackedFrame": "tracking",
+    "open_video": "videos",
+    "VideoWriter": "videos",
     "assemble": "compose",
     "Composition": "compose",
 }
@@ -54,6 +58,7 @@ __all__ = [
     "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
     "ModelError", "ModelNotFoundError", "UnsafeCheckpointError", "NoTrackerError", "assemble", "Composition",
+    "InvalidVideoError", "TrackedFrame", "open_video", "VideoWriter",
     "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",
     "Result", "Instance", "Timings", "masks_from_rle", "prompt_color", "load_image", "list_images", "CacheStats",
 ]
@@ -65,6 +70,8 @@ if TYPE_CHECKING:
     from .engine import BatchItem, Engine, EngineInfo, load, loaded_engines, normalize_prompts, split_prompts
     from .images import list_images, load_image
     from .result import Instance, Result, Timings, masks_from_rle, prompt_color
+    from .tracking import TrackedFrame
+    from .videos import VideoWriter, open_video
 
 
 def __getattr__(name: str):

@@ -170,6 +170,7 @@ class Engine:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         batched: bool | None = None,
         tracker: Any = None,
+        tracker_checkpoint: str = "",
     ):
         import torch
 
@@ -192,6 +193,9 @@ class Engine:
         self._lock = threading.RLock()
         self._position_encodings: tuple[Any, ...] | None = None
         self.tracker = None
+        #: Where the tracker came from: the video tracker (`track`) loads its memory modules from there.
+        self.tracker_checkpoint = tracker_checkpoint
+        self._video_tracker = None
         if tracker is not None:  # a Sam3TrackerModel sharing this model's ViT
             from .tracker import Tracker
 
@@ -561,6 +565,51 @@ class Engine:
                                  image_cache_hit=cache_hit)
         return result
 
+    def track(
+        self,
+        video: Any,
+        prompts: str | Sequence[str],
+        *,
+        threshold: float | None = None,
+        new_object_threshold: float | None = None,
+        max_objects: int | None = None,
+        start_frame: int = 0,
+        max_frames: int | None = None,
+        mode: str = "auto",
+        local_kernels: bool = True,
+        progress: bool = False,
+    ) -> Iterator[Any]:
+        """Find every instance of each prompt in a video and follow it, yielding one `TrackedFrame` per frame
+        in order; its `result`'s instances carry a stable `object_ids` entry and the prompt that found them.
+
+        `video` is a video file (decoded frame by frame, never wholly in memory), a folder of frames, a (T, H, W,
+        C) array or any iterable of images (a live stream). `threshold` is the detection score to keep a
+        detection, `new_object_threshold` the score a detection needs to start a new track, `max_objects` a cap
+        on tracked objects (all three default to the checkpoint's settings). `mode` "stream" processes frames
+        as they come; "video" (the default when the frame count is known) holds outputs back the checkpoint's
+        `hotstart_delay` frames to drop tracks that never match or duplicate another, as transformers'
+        whole-video flow does. `local_kernels` gives transformers' video model a local NMS and hole filling when
+        its hub kernel is not installed (offline it is not, and it would silently skip them). Bad input raises
+        `InvalidVideoError`, `PromptError` or `NoTrackerError`; frames already yielded stay valid.
+        """
+        if self.tracker is None:
+            raise NoTrackerError()
+        if not self.tracker_checkpoint:
+            raise NoTrackerError("this engine's tracker was built in memory without a checkpoint; tracking needs "
+                                 "the checkpoint's video tracker: load one with litetext.load(..., tracker=...)")
+        prompts = normalize_prompts(prompts)
+        check_thresholds(0.5 if threshold is None else threshold,
+                         0.5 if new_object_threshold is None else new_object_threshold)
+        with self._lock:
+            if self._video_tracker is None:
+                from .tracking import VideoTracker
+
+                self._video_tracker = VideoTracker(self)
+        return self._video_tracker.track(video, prompts, threshold=threshold,
+                                         new_object_threshold=new_object_threshold, max_objects=max_objects,
+                                         start_frame=start_frame, max_frames=max_frames, mode=mode,
+                                         local_kernels=local_kernels, progress=progress)
+
     @property
     def has_tracker(self) -> bool:
         """Whether this engine answers clicks and boxes on one object (`segment_object`)."""
@@ -852,10 +901,11 @@ def load(
             checkpoint = resolve_checkpoint(name)
             loaded_model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype,
                                                                vision_dtype)
-            tracker_model = _load_tracker(loaded_model, checkpoint, tracker_name, resolved_device,
-                                          resolved_dtype, vision_dtype)
+            tracker_model, tracker_source = _load_tracker(loaded_model, checkpoint, tracker_name, resolved_device,
+                                                          resolved_dtype, vision_dtype)
             engine = Engine(loaded_model, processor, name=name, checkpoint=checkpoint, tracker=tracker_model,
-                            image_cache_bytes=image_cache_bytes, text_cache_bytes=text_cache_bytes)
+                            tracker_checkpoint=tracker_source, image_cache_bytes=image_cache_bytes,
+                            text_cache_bytes=text_cache_bytes)
             _ENGINES[key] = engine
             return engine
     if image_cache_bytes is not None:
@@ -866,18 +916,18 @@ def load(
 
 
 def _load_tracker(detector: Any, checkpoint: str, tracker: str | bool | None, device: str, dtype: Any,
-                  vision_dtype: Any) -> Any:
-    """The tracker to attach to `detector` (None for none), sharing the detector's ViT."""
+                  vision_dtype: Any) -> tuple[Any, str]:
+    """The tracker to attach to `detector` (None for none), sharing the detector's ViT, and its checkpoint."""
     from .compose import vision_backbone_difference, warn_if_different
     from .loading import checkpoint_config, has_tracker, load_tracker, resolve_checkpoint
 
     if tracker is False:
-        return None
+        return None, ""
     if tracker is None or tracker is True:
         if not has_tracker(checkpoint_config(checkpoint)):
             if tracker is True:
                 raise NoTrackerError()
-            return None
+            return None, ""
         source = checkpoint
     else:
         source = resolve_checkpoint(tracker)
@@ -887,7 +937,7 @@ def _load_tracker(detector: Any, checkpoint: str, tracker: str | bool | None, de
                                                 model.vision_encoder.backbone.state_dict())
         warn_if_different(difference, checkpoint, source)
     model.vision_encoder.backbone = detector.vision_encoder.backbone  # one ViT in memory, one pass per image
-    return model
+    return model, source
 
 
 def loaded_engines() -> list[Engine]:

@@ -19,6 +19,10 @@ class ImageTooLargeError(InvalidImageError):
     """The image has more pixels than the configured limit (a decompression bomb guard)."""
 
 
+class InvalidVideoError(InputError):
+    """A video cannot be read: not a video, truncated, no frames, or frames that change size."""
+
+
 class PromptError(InputError):
     """A text prompt is empty, blank or not text."""
 

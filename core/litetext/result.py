@@ -48,6 +48,7 @@ class Instance:
     box: tuple[float, float, float, float]
     mask: np.ndarray
     mask_logits: np.ndarray | None = None
+    object_id: int | None = None  # in a tracked video frame: the object's id, stable across frames
 
     @property
     def area(self) -> int:
@@ -77,6 +78,8 @@ class Result:
     #: How those logits become masks: "detector" (sigmoid, upsample, threshold, as Sam3Processor does) or
     #: "tracker" (upsample the logits, threshold, as Sam3TrackerProcessor.post_process_masks does).
     mask_logits_kind: str = "detector"
+    #: In a tracked video frame (`Engine.track`): each instance's object id, stable across the video's frames.
+    object_ids: np.ndarray | None = None
 
     @classmethod
     def empty(cls, prompts: Sequence[str], image_size: tuple[int, int]) -> Result:
@@ -116,8 +119,9 @@ class Result:
         prompt_index = int(self.prompt_indices[index])
         x1, y1, x2, y2 = (float(v) for v in self.boxes[index])
         logits = None if self.mask_logits is None else self.mask_logits[index]
+        object_id = None if self.object_ids is None else int(self.object_ids[index])
         return Instance(self.prompts[prompt_index], prompt_index, float(self.scores[index]), (x1, y1, x2, y2),
-                        self.masks[index], logits)
+                        self.masks[index], logits, object_id)
 
     def __iter__(self) -> Iterator[Instance]:
         return (self[i] for i in range(len(self)))
@@ -133,7 +137,8 @@ class Result:
             keep = index
         return replace(self, prompt_indices=self.prompt_indices[keep], scores=self.scores[keep],
                        boxes=self.boxes[keep], masks=self.masks[keep],
-                       mask_logits=None if self.mask_logits is None else self.mask_logits[keep])
+                       mask_logits=None if self.mask_logits is None else self.mask_logits[keep],
+                       object_ids=None if self.object_ids is None else self.object_ids[keep])
 
     def with_mask_threshold(self, mask_threshold: float) -> Result:
         """The same instances with masks re-binarised at `mask_threshold`, without running the model.
@@ -266,16 +271,18 @@ class Result:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable form: image size, prompts, and per instance prompt, score, box, area, RLE."""
-        return {
-            "image_size": {"width": self.width, "height": self.height},
-            "prompts": list(self.prompts),
-            "instances": [
-                {"prompt": self.prompts[int(k)], "prompt_index": int(k), "score": float(s),
-                 "box": [float(v) for v in b], "area": int(a), "rle": rle}
-                for k, s, b, a, rle in zip(self.prompt_indices, self.scores, self.boxes, self.areas, self.to_rle())
-            ],
-        }
+        """A JSON-serialisable form: image size, prompts, and per instance prompt, score, box, area, RLE (and the
+        object id, in a tracked video frame)."""
+        instances = [
+            {"prompt": self.prompts[int(k)], "prompt_index": int(k), "score": float(s),
+             "box": [float(v) for v in b], "area": int(a), "rle": rle}
+            for k, s, b, a, rle in zip(self.prompt_indices, self.scores, self.boxes, self.areas, self.to_rle())
+        ]
+        if self.object_ids is not None:
+            for instance, object_id in zip(instances, self.object_ids):
+                instance["object_id"] = int(object_id)
+        return {"image_size": {"width": self.width, "height": self.height}, "prompts": list(self.prompts),
+                "instances": instances}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
@@ -292,6 +299,8 @@ class Result:
             boxes=np.array([inst["box"] for inst in instances], dtype=np.float32).reshape(-1, 4),
             masks=masks,
             image_size=(width, height),
+            object_ids=(np.array([inst["object_id"] for inst in instances], dtype=np.int64)
+                        if "object_id" in instances[0] else None),
         )
 
 

@@ -1,0 +1,273 @@
+"""Text-prompted tracking through a video: transformers' `Sam3VideoModel` on the engine's own modules.
+
+The video model is assembled from what the engine already holds — its detector (LiteText or SAM3), its
+tracker's neck — plus the checkpoint's video tracker (memory attention and encoder), so every frame has one
+ViT pass for detector and tracker, and text embeddings come from the engine's text cache. Frames stream in one
+at a time; the session's state is pruned to what later frames read, so memory stays bounded on long videos.
+Per-frame results equal transformers' own `Sam3VideoProcessor` session flow on the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError, InvalidVideoError
+from .result import Result
+from .videos import VideoSource, open_video
+
+#: Tracking modes: "stream" is transformers' streaming flow (frame by frame, no look-ahead); "video" is its
+#: whole-video flow (`propagate_in_video_iterator`: outputs held back `hotstart_delay` frames so that tracks
+#: which never match a detection, or duplicate another, are removed before they are shown).
+MODES = ("auto", "stream", "video")
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """One frame of a tracked video: its index and a `Result` whose instances carry a stable `object_ids` entry
+    and the prompt that found them (ordered by object id)."""
+
+    index: int
+    result: Result
+
+
+class LocalKernels:
+    """A local stand-in for the hub kernel (`kernels-community/cv-utils`) that `Sam3VideoModel` fetches for
+    detection NMS and for hole filling and sprinkle removal. Offline it cannot be fetched, and transformers then
+    silently skips all three, which leaves duplicate tracks; this does the same arithmetic as SAM3's CPU code:
+    greedy NMS over the IoU matrix and 8-connected components (OpenCV)."""
+
+    def generic_nms(self, ious, scores, iou_threshold: float, use_iou_matrix: bool = True):
+        """Indices (int64) kept by greedy NMS: the best score first, dropping those overlapping a kept one by
+        more than `iou_threshold`."""
+        import torch
+
+        overlaps = ious.float().cpu().numpy()
+        order = np.argsort(-scores.float().cpu().numpy(), kind="stable")
+        kept = []
+        while order.size:
+            best = int(order[0])
+            kept.append(best)
+            order = order[1:][overlaps[best, order[1:]] <= iou_threshold]
+        return torch.tensor(kept, dtype=torch.int64, device=scores.device)
+
+    def cc_2d(self, masks, get_counts: bool = True):
+        """Connected components of (N, 1, H, W) uint8 masks: per pixel its component's label and area (0 on
+        the background)."""
+        import cv2
+        import torch
+
+        source = masks.cpu().numpy()
+        labels = np.zeros(source.shape, dtype=np.int32)
+        counts = np.zeros(source.shape, dtype=np.int32)
+        for n in range(source.shape[0]):
+            count, label, stats, _ = cv2.connectedComponentsWithStats(source[n, 0], connectivity=8)
+            areas = stats[:, cv2.CC_STAT_AREA].astype(np.int32)
+            areas[0] = 0
+            labels[n, 0] = label
+            counts[n, 0] = areas[label]
+        return torch.from_numpy(labels).to(masks.device), torch.from_numpy(counts).to(masks.device)
+
+
+def install_local_kernels() -> bool:
+    """Give transformers' video model the local NMS and connected components when its hub kernel is not loaded
+    (never replacing one that is); returns whether the local ones are in use."""
+    from transformers.models.sam3_video import modeling_sam3_video
+
+    if not modeling_sam3_video.cv_utils_kernel:  # None (not tried yet) or False (failed): use ours
+        modeling_sam3_video.cv_utils_kernel = LocalKernels()
+    return isinstance(modeling_sam3_video.cv_utils_kernel, LocalKernels)
+
+
+class VideoTracker:
+    """`Sam3VideoModel` built around an engine's detector and tracker (one per engine, made on first use)."""
+
+    def __init__(self, engine: Any):
+        import torch
+        from transformers import AutoConfig, Sam3TrackerVideoModel, Sam3VideoModel, Sam3VideoProcessor
+        from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
+
+        from .loading import _loading
+
+        self.engine = engine
+        checkpoint = engine.tracker_checkpoint
+        with _loading(checkpoint):
+            config = AutoConfig.from_pretrained(checkpoint)
+            # The memory attention and encoder the image tracker lacks; the ViT stays the detector's.
+            video_tracker = Sam3TrackerVideoModel.from_pretrained(checkpoint, remove_vision_encoder=True,
+                                                                  dtype=engine.dtype, use_safetensors=True)
+        with torch.device("meta"):  # every submodule is replaced below: allocate nothing
+            model = Sam3VideoModel(config)
+        model.detector_model = engine.model
+        model.tracker_model = video_tracker.to(engine.device).eval()
+        model.tracker_neck = engine.tracker.model.vision_encoder.neck
+        self.model = model.eval()
+        size = dict(engine.processor.image_processor.size)
+        self.processor = Sam3VideoProcessor(
+            image_processor=engine.processor.image_processor, tokenizer=engine.processor.tokenizer,
+            video_processor=Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3))
+        tracker_config = config.tracker_config
+        #: Frames of non-conditioning outputs the tracker reads back (memories and object pointers).
+        self.memory_window = max(tracker_config.num_maskmem, tracker_config.max_object_pointers_in_encoder)
+        self.max_conditioning_frames = tracker_config.max_cond_frame_num
+        self.defaults = {"score_threshold_detection": model.score_threshold_detection,
+                         "new_det_thresh": model.new_det_thresh, "max_num_objects": model.max_num_objects}
+        self._lock = threading.Lock()
+        self.session = None
+
+    def track(self, video: Any, prompts: Sequence[str], *, threshold: float | None = None,
+              new_object_threshold: float | None = None, max_objects: int | None = None, start_frame: int = 0,
+              max_frames: int | None = None, mode: str = "auto", local_kernels: bool = True,
+              progress: bool = False) -> Iterator[TrackedFrame]:
+        """See `Engine.track`."""
+        import torch
+
+        if mode not in MODES:
+            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if start_frame < 0 or (max_frames is not None and max_frames < 1):
+            raise InputError("start_frame must be >= 0 and max_frames >= 1")
+        source = open_video(video)
+        whole = mode == "video" or (mode == "auto" and source.frame_count is not None)
+        if whole and source.frame_count is None:
+            raise InvalidVideoError(f"{source.name}: mode='video' needs the frame count; use mode='stream'")
+        embeddings = self.engine.encode_text(prompts)
+        settings = {"score_threshold_detection": threshold, "new_det_thresh": new_object_threshold,
+                    "max_num_objects": max_objects}
+        settings = {name: self.defaults[name] if value is None else value for name, value in settings.items()}
+        if local_kernels:
+            install_local_kernels()
+        session = self._session(embeddings, source.frame_count if whole else None)
+        self.session = session  # the latest session, for inspection (`state_bytes`)
+        end = None
+        if whole:
+            end = source.frame_count - 1 if max_frames is None else min(start_frame + max_frames - 1,
+                                                                         source.frame_count - 1)
+        last = None if max_frames is None else start_frame + max_frames - 1
+        held: list[tuple[int, Any, tuple[int, int]]] = []  # whole-video mode: outputs held for hotstart
+        bar = _progress_bar(source, start_frame, max_frames, enabled=progress)
+        try:
+            for frame in source.frames():
+                if frame.index < start_frame:
+                    continue
+                if last is not None and frame.index > last:
+                    break
+                size = (frame.image.height, frame.image.width)
+                pixel_values = self.engine._pixel_values(frame.image)[0]
+                with self.engine._lock, self._lock, torch.inference_mode():
+                    for name, value in settings.items():
+                        setattr(self.model, name, value)
+                    if whole:
+                        session.processed_frames[frame.index] = pixel_values.to(session.video_storage_device,
+                                                                                 session.dtype)
+                        output = self.model(inference_session=session, frame_idx=frame.index)
+                    else:
+                        output = self.model(inference_session=session, frame=pixel_values, frame_idx=frame.index)
+                    self._prune(session, frame.index)
+                bar.update(1)
+                if not whole:
+                    yield TrackedFrame(frame.index, self._result(session, output, size, embeddings))
+                    continue
+                held.append((frame.index, output, size))
+                delay = self.model.hotstart_delay
+                if delay > 0:  # as propagate_in_video_iterator: hide what hotstart removed, hold `delay` frames
+                    session.hotstart_removed_obj_ids.update(output.removed_obj_ids)
+                ready = len(held) if delay <= 0 or frame.index == end else max(0, len(held) - delay + 1)
+                for index, out, out_size in held[:ready]:
+                    yield TrackedFrame(index, self._result(session, out, out_size, embeddings))
+                del held[:ready]
+            for index, out, out_size in held:  # the container held fewer frames than it said
+                yield TrackedFrame(index, self._result(session, out, out_size, embeddings))
+        finally:
+            bar.close()
+
+    def _session(self, embeddings, frame_count: int | None):
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+        from transformers.models.sam3_video.modeling_sam3_video import Sam3VideoInferenceSession
+
+        engine = self.engine
+        session = Sam3VideoInferenceSession(inference_device=engine.device, inference_state_device=engine.device,
+                                            video_storage_device=engine.device, dtype=engine.vision_dtype)
+        if frame_count is not None:
+            # The whole-video flow reads the video's length; frames are filled in as they are decoded.
+            session.processed_frames = dict.fromkeys(range(frame_count))
+        for embedding in embeddings:
+            prompt_id = session.add_prompt(embedding.prompt)
+            session.prompt_embeddings[prompt_id] = BaseModelOutputWithPooling(pooler_output=embedding.features)
+            session.prompt_attention_masks[prompt_id] = embedding.attention_mask
+        return session
+
+    def _result(self, session, output, size: tuple[int, int], embeddings) -> Result:
+        processed = self.processor.postprocess_outputs(session, output, original_sizes=[list(size)])
+        prompts = [e.prompt for e in embeddings]
+        object_ids = processed["object_ids"].numpy().astype(np.int64)
+        index_of = {obj_id: prompts.index(text) for text, ids in processed["prompt_to_obj_ids"].items()
+                    for obj_id in ids}
+        height, width = size
+        return Result(
+            prompts=prompts,
+            prompt_indices=np.array([index_of[int(i)] for i in object_ids], dtype=np.int64),
+            scores=processed["scores"].float().numpy().reshape(-1),
+            boxes=processed["boxes"].float().cpu().numpy().reshape(-1, 4),
+            masks=processed["masks"].cpu().numpy().astype(bool).reshape(-1, height, width),
+            image_size=(width, height),
+            object_ids=object_ids,
+        )
+
+    def _prune(self, session, frame_index: int) -> None:
+        """Drop what no later frame reads: this frame's pixels (the key stays: the tracker counts frames),
+        full-resolution masks, non-conditioning outputs and mask inputs older than the memory window, and the
+        heavy tensors of conditioning frames that can no longer be selected (their object pointers stay)."""
+        if session.processed_frames is not None and frame_index in session.processed_frames:
+            session.processed_frames[frame_index] = None
+        oldest = frame_index - self.memory_window
+        for obj_idx, outputs in session.output_dict_per_obj.items():
+            for out in list(outputs["cond_frame_outputs"].values()) + list(outputs["non_cond_frame_outputs"].values()):
+                out.pop("high_res_masks", None)
+            for frame in [f for f in outputs["non_cond_frame_outputs"] if f < oldest]:
+                del outputs["non_cond_frame_outputs"][frame]
+            conditioning = sorted(outputs["cond_frame_outputs"])
+            for frame in conditioning[: max(0, len(conditioning) - self.max_conditioning_frames)]:
+                if frame < oldest:
+                    out = outputs["cond_frame_outputs"][frame]
+                    for key in ("maskmem_features", "maskmem_pos_enc", "pred_masks"):
+                        out.pop(key, None)
+            inputs = session.mask_inputs_per_obj.get(obj_idx, {})
+            for frame in [f for f in inputs if f < oldest]:
+                del inputs[frame]
+
+
+def state_bytes(session) -> int:
+    """Bytes of the tensors a tracking session holds (frames, per-object outputs, inputs): what pruning bounds."""
+    import torch
+
+    seen: set[int] = set()
+
+    def size(value) -> int:
+        if isinstance(value, torch.Tensor):
+            if id(value) in seen:
+                return 0
+            seen.add(id(value))
+            return value.numel() * value.element_size()
+        if isinstance(value, dict):
+            return sum(size(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(size(v) for v in value)
+        return 0
+
+    return sum(size(part) for part in (session.processed_frames, session.output_dict_per_obj,
+                                       session.mask_inputs_per_obj, session.point_inputs_per_obj))
+
+
+def _progress_bar(source: VideoSource, start: int, max_frames: int | None, *, enabled: bool):
+    from tqdm.auto import tqdm
+
+    total = None
+    if source.frame_count is not None:
+        total = max(0, source.frame_count - start)
+        if max_frames is not None:
+            total = min(total, max_frames)
+    return tqdm(total=total, unit="frame", desc=f"tracking {source.name}", disable=not enabled)
