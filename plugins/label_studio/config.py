@@ -8,13 +8,16 @@ Attributes (all optional):
 - on a control: `model_score_threshold="0.4"` (instances scoring at or below are dropped), `model_skip="true"`
   (the backend leaves the control alone), `model_max_instances="10"`.
 
-A `TextArea` on the image is the interactive text prompt box.
+A `TextArea` on the image is the interactive text prompt box. A `RectangleLabels smart="true"` next to a
+`BrushLabels` or `PolygonLabels` on the same image is an interactive tool, as in Label Studio's SAM examples: the
+annotator draws with it to select an object, and automatic pre-annotation leaves it alone, so no instance comes
+back twice. `model_skip="false"` on it asks for boxes as well.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from xml.etree import ElementTree
 
 from litetext import InputError
@@ -49,6 +52,7 @@ class ControlSpec:
     score_threshold: float | None = None
     max_instances: int | None = None
     skip: bool = False
+    smart: bool = False
 
     @property
     def region_type(self) -> str:
@@ -100,15 +104,11 @@ def parse_label_config(config: str) -> ParsedConfig:
     except ElementTree.ParseError as error:
         raise LabelConfigError(f"the labelling config is not valid XML ({error})") from None
     images = {el.get("name", ""): el.get("value", "").lstrip("$") for el in root.iter("Image") if el.get("name")}
-    controls, skipped = [], []
-    for element in root.iter():
-        if element.tag not in SUPPORTED_CONTROLS:
-            continue
-        control = _control(element, images)
-        controls.append(control)
-        if control.skip:
-            skipped.append(control.name)
+    elements = [element for element in root.iter() if element.tag in SUPPORTED_CONTROLS]
+    controls = [_control(element, images) for element in elements]
+    controls = _tools_apart(controls, skip_given={el.get("name") for el in elements if el.get("model_skip")})
     text_areas = tuple(el.get("name", "") for el in root.iter("TextArea") if el.get("toName") in images)
+    skipped = [c.name for c in controls if c.skip]
     parsed = ParsedConfig(tuple(controls), text_areas, images, tuple(skipped))
     if not parsed.active:
         found = ", ".join(sorted({el.tag for el in root.iter() if el.get("toName")})) or "none"
@@ -118,6 +118,14 @@ def parse_label_config(config: str) -> ParsedConfig:
             f"RectangleLabels control on an Image ({reason})"
         )
     return parsed
+
+
+def _tools_apart(controls: list[ControlSpec], skip_given: set[str]) -> list[ControlSpec]:
+    """Skip each smart RectangleLabels that shares its image with a mask control and sets no `model_skip`: it is
+    the annotator's selection tool (Label Studio's SAM configs), not a second output for the same objects."""
+    masked = {c.image_key for c in controls if c.tag != "RectangleLabels" and not c.skip}
+    return [replace(c, skip=True) if c.tag == "RectangleLabels" and c.smart and c.name not in skip_given
+            and c.image_key in masked else c for c in controls]
 
 
 def _control(element: ElementTree.Element, images: dict[str, str]) -> ControlSpec:
@@ -131,7 +139,8 @@ def _control(element: ElementTree.Element, images: dict[str, str]) -> ControlSpe
         if not value:
             continue
         labels.append(LabelSpec(value, _prompts(label, value)))
-    if not labels and element.get("model_skip", "").lower() not in _TRUE:
+    skip = element.get("model_skip", "").strip().lower()
+    if not labels and skip not in _TRUE:
         raise LabelConfigError(f"<{element.tag} name={name!r}> has no <Label> children")
     threshold = element.get("model_score_threshold")
     max_instances = element.get("model_max_instances")
@@ -139,7 +148,8 @@ def _control(element: ElementTree.Element, images: dict[str, str]) -> ControlSpe
         name=name, tag=element.tag, to_name=to_name, image_key=images[to_name], labels=tuple(labels),
         score_threshold=_threshold(threshold, name) if threshold not in (None, "") else None,
         max_instances=_positive_int(max_instances, name) if max_instances not in (None, "") else None,
-        skip=element.get("model_skip", "").strip().lower() in _TRUE,
+        skip=skip in _TRUE,
+        smart=element.get("smart", "").strip().lower() in _TRUE,
     )
 
 

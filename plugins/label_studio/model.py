@@ -2,16 +2,17 @@
 
 Automatic pre-annotation: every label of every predicted control is a prompt; all prompts of a task run as one
 batched decode over one image encoding, and the tasks of a request go through `engine.segment_batch`.
-Interactive pre-annotation: a phrase typed in a `TextArea`, or a rectangle the annotator draws (an exemplar
-box), returns regions for that prompt only.
+Interactive pre-annotation: a phrase typed in a `TextArea` returns every instance of it; a smart rectangle selects
+the ONE object it frames (as Label Studio's SAM backends do); keypoint clicks need a tracker on the engine.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 import logging
 import threading
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -145,8 +146,9 @@ class LitetextModel:
                 **kwargs: Any) -> dict[str, Any]:
         """Predictions for `tasks`, in order: `{"results": [...], "errors": [...]}`.
 
-        Each result is `{"result": regions, "score": mean score, "model_version": ...}`; a task whose image
-        could not be read gets an empty result with an `error` and is listed in `errors`; the others go on.
+        Each result is `{"result": regions, "score": mean score, "model_version": ...}`; a task that failed (its
+        image could not be read, or it asked for something the model cannot do) gets `{"error": ...}` with no
+        `result` and is listed in `errors`; the others go on.
         """
         parsed = self.parsed_config
         interactive = _interactive_items(context)
@@ -185,7 +187,7 @@ class LitetextModel:
                 errors.setdefault(index, f"{_describe(tasks[index]['data'][image_key])}: {item.error}")
                 continue
             for control in controls:
-                found = self._regions(tasks[index], control, item.result)
+                found = self._regions(control, item.result)
                 regions[index].extend(r for r, _ in found)
                 scores[index].extend(score for _, score in found)
         return self._response(tasks, regions, scores, errors)
@@ -195,11 +197,11 @@ class LitetextModel:
     def _predict_interactive(self, tasks, parsed: ParsedConfig, context_items) -> dict[str, Any]:
         regions: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(tasks))}
         scores: dict[int, list[float]] = {i: [] for i in range(len(tasks))}
-        texts = [t for item in context_items if item.get("type") == "textarea"
-                 for t in (item.get("value") or {}).get("text") or [] if isinstance(t, str) and t.strip()]
-        drawn = [item for item in context_items if item.get("type") in ("rectanglelabels", "rectangle")]
-        if not texts and not drawn:
-            raise LabelConfigError("interactive context has no text prompt (TextArea) and no rectangle to use")
+        asked = InteractivePrompt.from_context(context_items)
+        if asked.keypoints and not getattr(self.state.engine, "has_tracker", False):
+            # Said once per task, before any image is fetched: no image would change the answer.
+            message = str(ClicksNeedTrackerError.for_engine(self.state.engine))
+            return self._response(tasks, regions, scores, dict.fromkeys(range(len(tasks)), message))
         image_keys = {c.image_key for c in parsed.active}
         loaded, errors = self._fetch_all(tasks, [(i, key) for i in range(len(tasks)) for key in image_keys])
         for index in range(len(tasks)):
@@ -208,7 +210,7 @@ class LitetextModel:
                     continue
                 controls = [c for c in parsed.active if c.image_key == image_key]
                 try:
-                    found = self._interactive_task(tasks[index], loaded[(index, image_key)], controls, texts, drawn)
+                    found = self._interactive_task(loaded[(index, image_key)], controls, asked)
                 except litetext.LitetextError as error:
                     errors.setdefault(index, f"{_describe(tasks[index]['data'][image_key])}: {error}")
                     continue
@@ -216,45 +218,96 @@ class LitetextModel:
                 scores[index].extend(score for _, score in found)
         return self._response(tasks, regions, scores, errors)
 
-    def _interactive_task(self, task, image: bytes, controls: list[ControlSpec], texts: list[str],
-                          drawn: list[dict[str, Any]]) -> list[tuple[dict[str, Any], float]]:
+    def _interactive_task(self, image: bytes, controls: list[ControlSpec],
+                          asked: InteractivePrompt) -> list[tuple[dict[str, Any], float]]:
+        """Regions for what the annotator did: clicked points, typed a phrase, or drew a smart rectangle."""
+        prepared = self.state.engine.prepare_image(image)
+        width, height = prepared.size
+        boxes = [(rectangle.box(width, height), rectangle.label) for rectangle in asked.rectangles]
+        if asked.keypoints:
+            return self._segment_clicks(prepared, controls, asked.keypoints, boxes[-1] if boxes else None)
+        if asked.texts:
+            return self._segment_typed(prepared, controls, asked.texts, boxes)
+        outputs = []
+        for box, label in boxes:
+            outputs.extend(self._select_object(prepared, controls, box, label))
+        return outputs
+
+    def _segment_clicks(self, prepared, controls: list[ControlSpec], keypoints: list[DrawnRegion],
+                        box: tuple[list[float], str | None] | None) -> list[tuple[dict[str, Any], float]]:
+        """The object under the annotator's clicks (positive and negative keypoints, and a rectangle if drawn).
+
+        Clicks need SAM's tracker on the engine (`engine.segment_object`); the text-prompted model alone has no
+        point prompts, so without one the task gets an error saying what to load.
+        """
+        engine = self.state.engine
+        if not getattr(engine, "has_tracker", False):
+            raise ClicksNeedTrackerError.for_engine(engine)
+        width, height = prepared.size
+        points = [point.point(width, height) for point in keypoints]
+        result = engine.segment_object(prepared, points=points, point_labels=[int(p.positive) for p in keypoints],
+                                       box=box[0] if box else None)
+        label = keypoints[-1].label or (box[1] if box else None)
+        return self._object_regions(controls, result, label)
+
+    def _segment_typed(self, prepared, controls: list[ControlSpec], texts: list[str],
+                       boxes: list[tuple[list[float], str | None]]) -> list[tuple[dict[str, Any], float]]:
+        """Every instance of the typed phrases; rectangles drawn as well are exemplars for them."""
         s = self.settings
         engine = self.state.engine
-        prepared = engine.prepare_image(image)
-        width, height = prepared.size
-        boxes, drawn_labels = [], []
-        for item in drawn:
-            value = item.get("value") or {}
-            try:
-                x, y = float(value["x"]) * width / 100, float(value["y"]) * height / 100
-                w, h = float(value["width"]) * width / 100, float(value["height"]) * height / 100
-            except (KeyError, TypeError, ValueError):
-                raise litetext.BoxError(f"drawn rectangle has no usable x/y/width/height: {value!r}") from None
-            boxes.append([max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)])
-            drawn_labels.extend(value.get("rectanglelabels") or [])
-        # Which label the regions get: a typed phrase naming a label uses that label's prompts; otherwise the
-        # phrase itself is the prompt and the label is the drawn rectangle's, else each control's first label.
         outputs = []
         for control in controls:
+            # A phrase naming a label (or one of its prompts) uses that label's prompts; any other phrase is the
+            # prompt itself, labelled with the drawn rectangle's label if the control has it, else its first label.
             prompts, label_of = [], {}
             for text in texts:
                 spec = control.label_for_text(text)
                 for prompt in spec.prompts if spec else [" ".join(text.split())]:
                     label_of.setdefault(prompt, spec.value if spec else None)
                     prompts.append(prompt)
-            drawn_spec = next((control.label(v) for v in drawn_labels if control.label(v)), None)
+            drawn_spec = next((control.label(label) for _, label in boxes if label and control.label(label)), None)
             fallback = drawn_spec.value if drawn_spec else (control.labels[0].value if control.labels else None)
-            if not prompts and drawn_spec:  # a box alone: the drawn label's prompts
-                prompts = list(drawn_spec.prompts)
-                label_of = {p: drawn_spec.value for p in prompts}
-            # (a box whose label this control lacks is a visual-only query, labelled with the first label)
-            result = engine.segment(prepared, prompts or None, boxes=boxes or None,
+            result = engine.segment(prepared, prompts, boxes=[b for b, _ in boxes] or None,
                                     box_labels=[1] * len(boxes) if boxes else None,
-                                    threshold=control.score_threshold if control.score_threshold is not None
-                                    else s.threshold, mask_threshold=s.mask_threshold, min_area=s.min_area)
+                                    threshold=self._threshold([control]), mask_threshold=s.mask_threshold,
+                                    min_area=s.min_area)
             mapping = {p: label_of.get(p) or fallback for p in result.prompts}
-            outputs.extend(self._regions(task, control, result, mapping=mapping))
+            outputs.extend(self._regions(control, result, mapping=mapping))
         return outputs
+
+    def _select_object(self, prepared, controls: list[ControlSpec], box: list[float],
+                       label: str | None) -> list[tuple[dict[str, Any], float]]:
+        """The ONE object a smart rectangle selects: the box runs as an exemplar (with the drawn label's prompts
+        when a control has that label, else alone), and the instance whose box overlaps the drawn box most wins."""
+        s = self.settings
+        engine = self.state.engine
+        spec = next((c.label(label) for c in controls if label and c.label(label)), None)
+        options = dict(boxes=[box], box_labels=[1], threshold=self._threshold(controls),
+                       mask_threshold=s.mask_threshold, min_area=max(1, s.min_area))
+        result = engine.segment(prepared, list(spec.prompts) if spec else None, **options)
+        if not len(result) and spec:  # the label's words found nothing there: the box alone still may
+            result = engine.segment(prepared, None, **options)
+        best = best_box_match(result, box)
+        if best is None:
+            return []
+        return self._object_regions(controls, result.select([best]), label)
+
+    def _object_regions(self, controls: list[ControlSpec], result, label: str | None):
+        """`result`'s instances (one selected object) in every output control, under the annotator's label if the
+        control has it, else under the control's first label. Empty masks are dropped."""
+        result = result.filter(min_area=max(1, self.settings.min_area))
+        outputs = []
+        for control in controls:
+            spec = control.label(label) if label else None
+            value = spec.value if spec else (control.labels[0].value if control.labels else None)
+            if value is not None:
+                outputs.extend(self._to_regions(control, result, [value] * len(result)))
+        return outputs
+
+    def _threshold(self, controls: list[ControlSpec]) -> float:
+        """The lowest score threshold among `controls` (their own, else the backend's)."""
+        return min(c.score_threshold if c.score_threshold is not None else self.settings.threshold
+                   for c in controls) if controls else self.settings.threshold
 
     # Shared --------------------------------------------------------------------------------------------
 
@@ -281,8 +334,9 @@ class LitetextModel:
                     errors.setdefault(where[0], str(error))
         return loaded, errors
 
-    def _regions(self, task, control: ControlSpec, result, *, mapping: dict[str, str | None] | None = None):
-        """Label Studio regions for `control` from `result`: (region, score) pairs, empty masks dropped."""
+    def _regions(self, control: ControlSpec, result, *, mapping: dict[str, str | None] | None = None):
+        """Label Studio regions for `control` from `result`: (region, score) pairs, filtered by the control's
+        threshold and `max_instances`, empty masks dropped. `mapping` names the label of each prompt."""
         s = self.settings
         if mapping is None:
             mapping = {}
@@ -293,14 +347,18 @@ class LitetextModel:
         threshold = control.score_threshold if control.score_threshold is not None else s.threshold
         result = result.filter(min_score=threshold, prompts=wanted, min_area=max(1, s.min_area),
                                max_instances=control.max_instances or s.max_instances)
+        return self._to_regions(control, result, [mapping[instance.prompt] for instance in result])
+
+    def _to_regions(self, control: ControlSpec, result, labels: list[str]) -> list[tuple[dict[str, Any], float]]:
+        """Every instance of `result` as `control`'s region type (a polygon per outer contour), each with a fresh id."""
         width, height = result.image_size
-        polygons = result.to_polygons(tolerance=s.polygon_tolerance) if control.tag == "PolygonLabels" else None
+        polygons = (result.to_polygons(tolerance=self.settings.polygon_tolerance)
+                    if control.tag == "PolygonLabels" else None)
         out = []
-        for i, instance in enumerate(result):
-            label = mapping[instance.prompt]
+        for i, (instance, label) in enumerate(zip(result, labels)):
             base = {"from_name": control.name, "to_name": control.to_name, "type": control.region_type,
                     "original_width": width, "original_height": height, "image_rotation": 0,
-                    "score": round(instance.score, 6)}
+                    "score": round(instance.score, 6), "readonly": False}
             if control.tag == "BrushLabels":
                 values = [{"format": "rle", "rle": brush_rle(instance.mask), "brushlabels": [label]}]
             elif control.tag == "RectangleLabels":
@@ -310,25 +368,29 @@ class LitetextModel:
             else:
                 values = [{"points": [[100 * p[k] / width, 100 * p[k + 1] / height] for k in range(0, len(p), 2)],
                            "closed": True, "polygonlabels": [label]} for p in polygons[i]]
-            for part, value in enumerate(values):
-                region = {**base, "id": _region_id(task, control.name, i, part), "value": value}
-                out.append((region, instance.score))
+            for value in values:
+                out.append(({**base, "id": new_region_id(), "value": value}, instance.score))
         return out
 
     def _response(self, tasks, regions, scores, errors) -> dict[str, Any]:
+        """Label Studio's /predict answer: one entry per task, in order.
+
+        A failed task's entry has an `error` and no `result`: Label Studio 1.2x then stores no prediction for it
+        (and logs the entry), so the task is not marked predicted under this model version and the next
+        Retrieve Predictions tries it again, instead of keeping an empty prediction that looks like "nothing here".
+        """
         version = self.model_version
         results, reported = [], []
         for index, task in enumerate(tasks):
-            task_scores = scores[index]
-            prediction = {"result": regions[index],
-                          "score": float(np.mean(task_scores)) if task_scores else 0.0,
-                          "model_version": version}
             if index in errors:
                 task_id = task.get("id") if isinstance(task, dict) else None
-                prediction["error"] = errors[index]
+                results.append({"model_version": version, "error": errors[index]})
                 reported.append({"task": task_id, "index": index, "error": errors[index]})
                 logger.warning("task %s: %s", task_id, errors[index])
-            results.append(prediction)
+                continue
+            task_scores = scores[index]
+            results.append({"result": regions[index], "score": float(np.mean(task_scores)) if task_scores else 0.0,
+                            "model_version": version})
         return {"results": results, "errors": reported, "model_version": version}
 
 
@@ -351,9 +413,92 @@ def _interactive_items(context: Any) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
-def _region_id(task: Any, control: str, index: int, part: int) -> str:
-    task_id = task.get("id") if isinstance(task, dict) else None
-    return hashlib.blake2b(f"{task_id}/{control}/{index}/{part}".encode(), digest_size=5).hexdigest()
+def new_region_id() -> str:
+    """A fresh region id: Label Studio keys regions by id within an annotation, so ids of two predictions (two
+    clicks on one task, or a prediction merged into an annotation) must never collide."""
+    return uuid.uuid4().hex[:10]
+
+
+def best_box_match(result, box: Sequence[float]) -> int | None:
+    """Index of the instance whose box has the highest IoU with `box` (pixel xyxy); ties go to the higher score."""
+    if not len(result):
+        return None
+    boxes = np.asarray(result.boxes, dtype=np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = (float(v) for v in box)
+    width = np.clip(np.minimum(boxes[:, 2], x2) - np.maximum(boxes[:, 0], x1), 0, None)
+    height = np.clip(np.minimum(boxes[:, 3], y2) - np.maximum(boxes[:, 1], y1), 0, None)
+    overlap = width * height
+    union = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) + (x2 - x1) * (y2 - y1) - overlap
+    iou = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
+    return int(np.lexsort((-np.asarray(result.scores), -iou))[0])
+
+
+class ClicksNeedTrackerError(litetext.InputError):
+    """Keypoint clicks came in, and the engine has no tracker to segment the object under them."""
+
+    @classmethod
+    def for_engine(cls, engine: Any) -> ClicksNeedTrackerError:
+        return cls(f"keypoint clicks need a tracker, and this backend's engine (model {engine.info.model!r}) has "
+                   'none: it comes with litetext.load(model, tracker="sam3"). Meanwhile draw a smart rectangle '
+                   "around the object, or type a phrase")
+
+
+@dataclass(frozen=True)
+class DrawnRegion:
+    """A region the annotator drew with a smart tool, in percent of the image as Label Studio sends it."""
+
+    label: str | None
+    value: dict[str, Any]
+    positive: bool = True
+
+    def _number(self, key: str) -> float:
+        try:
+            return float(self.value[key])
+        except (KeyError, TypeError, ValueError):
+            raise litetext.BoxError(f"the drawn region has no usable {key!r}: {self.value!r}") from None
+
+    def box(self, width: int, height: int) -> list[float]:
+        """The rectangle in pixel xyxy, clipped to the image."""
+        x, y = self._number("x") * width / 100, self._number("y") * height / 100
+        w, h = self._number("width") * width / 100, self._number("height") * height / 100
+        return [max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)]
+
+    def point(self, width: int, height: int) -> tuple[float, float]:
+        """The keypoint in pixels."""
+        return self._number("x") * width / 100, self._number("y") * height / 100
+
+
+@dataclass(frozen=True)
+class InteractivePrompt:
+    """What an interactive request asks: typed phrases, smart rectangles, smart keypoints (Label Studio's context)."""
+
+    texts: list[str] = field(default_factory=list)
+    rectangles: list[DrawnRegion] = field(default_factory=list)
+    keypoints: list[DrawnRegion] = field(default_factory=list)
+
+    @classmethod
+    def from_context(cls, items: list[dict[str, Any]]) -> InteractivePrompt:
+        """Read `context["result"]`; raises `LabelConfigError` if it holds nothing the backend can use."""
+        texts, rectangles, keypoints = [], [], []
+        for item in items:
+            kind = item.get("type")
+            value = item.get("value") if isinstance(item.get("value"), dict) else {}
+            labels = value.get(kind) if isinstance(value.get(kind), list) else []
+            label = labels[0] if labels and isinstance(labels[0], str) else None
+            if kind == "textarea":
+                text = value.get("text")
+                texts.extend(t for t in ([text] if isinstance(text, str) else text if isinstance(text, list) else [])
+                             if isinstance(t, str) and t.strip())
+            elif kind in ("rectanglelabels", "rectangle"):
+                rectangles.append(DrawnRegion(label, value))
+            elif kind in ("keypointlabels", "keypoint"):
+                # SAM's convention: `is_positive` false (Alt held while clicking) marks a negative click.
+                keypoints.append(DrawnRegion(label, value, positive=bool(item.get("is_positive", True))))
+        if not (texts or rectangles or keypoints):
+            found = sorted({str(item.get("type")) for item in items}) or ["nothing"]
+            raise LabelConfigError("interactive context has no text prompt (TextArea), smart rectangle or keypoint "
+                                   f"to use (it has {', '.join(found)})")
+        return cls(texts, rectangles, keypoints)
 
 
 def _describe(reference: str) -> str:

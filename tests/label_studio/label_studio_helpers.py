@@ -52,6 +52,11 @@ INTERACTIVE_CONFIG = """
 </View>
 """
 
+#: The labelling config of Label Studio's own SAM backend (HumanSignal/label-studio-ml-backend,
+#: label_studio_ml/examples/segment_anything_model/README.md, "When using the AdvancedSAM", verbatim): a BrushLabels
+#: output "tag", smart KeyPointLabels "tag2" and smart RectangleLabels "tag3" as the annotator's tools.
+SAM_CONFIG = Path(__file__).with_name("sam_labeling_config.xml").read_text()
+
 
 # Real servers (slow tests) --------------------------------------------------------------------------------
 

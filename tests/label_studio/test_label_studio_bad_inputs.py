@@ -57,13 +57,13 @@ def test_one_request_with_every_corpus_image_predicts_the_good_ones_and_reports_
     for i, (case, result) in enumerate(zip(corpus, body["results"]), 1):
         if case.outcome == "error":
             assert case.message in errors[i] and case.name in errors[i], errors[i]
-            assert result["result"] == [] and result["error"]
+            assert "result" not in result and result["error"]
         else:
             assert "error" not in result, case.name
             for region in result["result"]:
                 width, height = litetext.load_image(case.path).size
                 assert (region["original_width"], region["original_height"]) == (width, height), case.name
-    assert sum(bool(r["result"]) for r in body["results"]) >= len(corpus) - len(errors) - 1  # 1x1 may find none
+    assert sum(bool(r.get("result")) for r in body["results"]) >= len(corpus) - len(errors) - 1  # 1x1 may find none
     assert_serving(client, image_server)
 
 

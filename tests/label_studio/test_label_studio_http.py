@@ -5,12 +5,20 @@ from __future__ import annotations
 import argparse
 import base64
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import litetext
-from tests.label_studio.label_studio_helpers import BRUSH_CONFIG, EXAMPLES, INTERACTIVE_CONFIG, MIXED_CONFIG, TOKEN
+from tests.label_studio.label_studio_helpers import (
+    BRUSH_CONFIG,
+    EXAMPLES,
+    INTERACTIVE_CONFIG,
+    MIXED_CONFIG,
+    SAM_CONFIG,
+    TOKEN,
+)
 
 pytest.importorskip("starlette")
 decode_rle = pytest.importorskip("label_studio_sdk.converter.brush").decode_rle
@@ -167,8 +175,9 @@ def test_a_broken_image_is_reported_and_the_other_tasks_still_get_predictions(cl
     assert set(errors) == {1, 3, 4, 5}
     assert "broken.jpg" in errors[1] and "HTTP 404" in errors[3] and "notes.txt" in errors[4]
     assert "data['image']" in errors[5]
-    for index in (0, 2, 3, 4):
-        assert body["results"][index]["result"] == [] and body["results"][index]["error"]
+    for index in (0, 2, 3, 4):  # no "result": Label Studio stores no (empty) prediction for a failed task
+        assert "result" not in body["results"][index] and body["results"][index]["error"]
+        assert body["results"][index]["model_version"] == "litetext-tiny-random-score0.5-mask0.5"
     assert client.get("/health").json()["status"] == "UP"
 
 
@@ -238,42 +247,176 @@ def test_interactive_text_prompt_returns_regions_for_that_prompt_only(client, en
             assert np.array_equal(decode_brush(region["value"], *expected.image_size), instance.mask)
 
 
-def test_interactive_rectangle_is_an_exemplar_box_for_the_drawn_label(client, engine, image_server):
+def rectangle_context(image: Path, x: float, y: float, w: float, h: float, label: str, from_name="exemplar") -> dict:
+    """The context Label Studio sends when a smart rectangle is drawn (percent of the image)."""
+    width, height = litetext.load_image(image).size
+    return {"result": [{"id": "r1", "type": "rectanglelabels", "from_name": from_name, "to_name": "image",
+                        "original_width": width, "original_height": height, "image_rotation": 0, "origin": "manual",
+                        "value": {"x": x, "y": y, "width": w, "height": h, "rotation": 0,
+                                  "rectanglelabels": [label]}}]}
+
+
+def best_match(result, box) -> int:
+    """Index of `result`'s instance whose box has the highest IoU with `box` (computed here, independently)."""
+    def iou(a, b):
+        overlap = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        return overlap / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap)
+
+    return max(range(len(result)), key=lambda i: (iou(result[i].box, box), result[i].score))
+
+
+def test_a_smart_rectangle_selects_the_one_instance_that_best_matches_the_drawn_box(client, engine, image_server):
     width, height = litetext.load_image(EXAMPLES / "cat.jpg").size
-    value = {"x": 20.0, "y": 10.0, "width": 50.0, "height": 60.0, "rotation": 0, "rectanglelabels": ["Cat"]}
-    context = {"result": [{"id": "r1", "type": "rectanglelabels", "from_name": "exemplar", "to_name": "image",
-                           "original_width": width, "original_height": height, "value": value}]}
+    context = rectangle_context(EXAMPLES / "cat.jpg", 20.0, 10.0, 50.0, 60.0, "Cat")
     body = predict(client, [task(1, f"{image_server}/cat.jpg")], config=INTERACTIVE_CONFIG, context=context).json()
-    regions = body["results"][0]["result"]
+    [region] = body["results"][0]["result"]
     box = [0.2 * width, 0.1 * height, 0.7 * width, 0.7 * height]
-    expected = engine.segment(EXAMPLES / "cat.jpg", ["Cat"], boxes=[box], box_labels=[1]).filter(min_area=1)
-    assert len(regions) == len(expected) > 0
-    for region, instance in zip(regions, expected):
-        assert region["value"]["brushlabels"] == ["Cat"]
-        assert np.array_equal(decode_brush(region["value"], *expected.image_size), instance.mask)
+    candidates = engine.segment(EXAMPLES / "cat.jpg", ["Cat"], boxes=[box], box_labels=[1]).filter(min_area=1)
+    assert len(candidates) > 1  # several instances answer the exemplar query; only one comes back
+    chosen = candidates[best_match(candidates, box)]
+    assert region["from_name"] == "tag" and region["value"]["brushlabels"] == ["Cat"]
+    assert region["score"] == pytest.approx(chosen.score, abs=1e-5)
+    assert np.array_equal(decode_brush(region["value"], width, height), chosen.mask)
 
 
-def test_interactive_box_from_an_unknown_control_is_a_visual_exemplar_query(client, engine, image_server):
+def test_a_box_whose_label_no_control_has_selects_one_object_by_the_box_alone(client, engine, image_server):
     width, height = litetext.load_image(EXAMPLES / "rocket.jpg").size
-    value = {"x": 10.0, "y": 10.0, "width": 30.0, "height": 40.0, "rectanglelabels": ["Zebra"]}
-    context = {"result": [{"type": "rectanglelabels", "from_name": "not-in-config", "to_name": "image",
-                           "value": value}]}
+    context = rectangle_context(EXAMPLES / "rocket.jpg", 10.0, 10.0, 30.0, 40.0, "Zebra", from_name="not-in-config")
     response = predict(client, [task(1, f"{image_server}/rocket.jpg")], config=INTERACTIVE_CONFIG, context=context)
     assert response.status_code == 200
-    regions = response.json()["results"][0]["result"]
+    [region] = response.json()["results"][0]["result"]
     box = [0.1 * width, 0.1 * height, 0.4 * width, 0.5 * height]
-    expected = engine.segment(EXAMPLES / "rocket.jpg", None, boxes=[box], box_labels=[1]).filter(min_area=1)
-    assert expected.prompts == ["visual"] and len(regions) == len(expected) > 0
-    assert all(r["value"]["brushlabels"] == ["Cat"] for r in regions)  # the control's first label
-    for region, instance in zip(regions, expected):
-        assert np.array_equal(decode_brush(region["value"], *expected.image_size), instance.mask)
+    candidates = engine.segment(EXAMPLES / "rocket.jpg", None, boxes=[box], box_labels=[1]).filter(min_area=1)
+    assert candidates.prompts == ["visual"] and len(candidates) > 1
+    assert region["value"]["brushlabels"] == ["Cat"]  # the control's first label
+    assert np.array_equal(decode_brush(region["value"], width, height), candidates[best_match(candidates, box)].mask)
 
 
-def test_interactive_context_without_a_prompt_or_box_is_a_clear_error(client, image_server):
-    context = {"result": [{"type": "keypointlabels", "value": {"x": 1, "y": 1}}]}
+def test_sam_config_automatic_predictions_are_brush_only(client, engine, image_server):
+    """Label Studio's SAM config: the smart rectangle and keypoint tools are inputs, so no object comes back twice."""
+    body = predict(client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG).json()
+    regions = body["results"][0]["result"]
+    expected = engine.segment(EXAMPLES / "cat.jpg", ["Foreground", "Background"]).filter(min_area=1)
+    assert len(regions) == len(expected) > 0
+    assert {(r["from_name"], r["to_name"], r["type"]) for r in regions} == {("tag", "image", "brushlabels")}
+
+
+def test_sam_config_smart_rectangle_returns_one_brush_mask_shaped_like_sams(client, engine, image_server):
+    width, height = litetext.load_image(EXAMPLES / "cat.jpg").size
+    context = rectangle_context(EXAMPLES / "cat.jpg", 20.0, 10.0, 50.0, 60.0, "Foreground", from_name="tag3")
+    body = predict(client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG, context=context).json()
+    [region] = body["results"][0]["result"]
+    box = [0.2 * width, 0.1 * height, 0.7 * width, 0.7 * height]
+    candidates = engine.segment(EXAMPLES / "cat.jpg", ["Foreground"], boxes=[box], box_labels=[1]).filter(min_area=1)
+    assert set(region) == {"id", "from_name", "to_name", "type", "value", "score", "original_width",
+                           "original_height", "image_rotation", "readonly"}  # the keys SAM's backends send
+    assert (region["from_name"], region["to_name"], region["type"]) == ("tag", "image", "brushlabels")
+    assert (region["original_width"], region["original_height"], region["readonly"]) == (width, height, False)
+    assert set(region["value"]) == {"format", "rle", "brushlabels"} and region["value"]["format"] == "rle"
+    assert region["value"]["brushlabels"] == ["Foreground"]
+    assert np.array_equal(decode_brush(region["value"], width, height), candidates[best_match(candidates, box)].mask)
+
+
+def test_a_config_asking_for_masks_and_boxes_gets_both(client, image_server):
+    config = SAM_CONFIG.replace('<RectangleLabels name="tag3" toName="image" smart="true">',
+                                '<RectangleLabels name="tag3" toName="image" smart="true" model_skip="false">')
+    regions = predict(client, [task(1, f"{image_server}/cat.jpg")], config=config).json()["results"][0]["result"]
+    brushes = [r for r in regions if r["type"] == "brushlabels"]
+    boxes = [r for r in regions if r["type"] == "rectanglelabels"]
+    assert len(brushes) == len(boxes) > 0 and {r["from_name"] for r in boxes} == {"tag3"}
+
+
+def test_a_smart_rectangle_returns_its_object_as_a_mask_and_a_polygon_where_the_config_has_both(
+        client, engine, image_server):
+    config = INTERACTIVE_CONFIG.replace("</View>", '<PolygonLabels name="outline" toName="image">'
+                                        '<Label value="Cat"/></PolygonLabels></View>')
+    width, height = litetext.load_image(EXAMPLES / "cat.jpg").size
+    context = rectangle_context(EXAMPLES / "cat.jpg", 20.0, 10.0, 50.0, 60.0, "Cat")
+    regions = predict(client, [task(1, f"{image_server}/cat.jpg")], config=config, context=context).json()[
+        "results"][0]["result"]
+    box = [0.2 * width, 0.1 * height, 0.7 * width, 0.7 * height]
+    candidates = engine.segment(EXAMPLES / "cat.jpg", ["Cat"], boxes=[box], box_labels=[1]).filter(min_area=1)
+    chosen = candidates.select([best_match(candidates, box)])
+    [brush] = [r for r in regions if r["type"] == "brushlabels"]
+    polygons = [r for r in regions if r["type"] == "polygonlabels"]
+    assert np.array_equal(decode_brush(brush["value"], width, height), chosen.masks[0])
+    assert len(polygons) == len(chosen.to_polygons()[0]) > 0
+    assert all(r["value"]["polygonlabels"] == ["Cat"] and r["score"] == brush["score"] for r in polygons)
+
+
+def test_two_interactive_calls_on_one_task_never_reuse_a_region_id(client, image_server):
+    context = rectangle_context(EXAMPLES / "cat.jpg", 20.0, 10.0, 50.0, 60.0, "Cat")
+    calls = [predict(client, [task(1, f"{image_server}/cat.jpg")], config=INTERACTIVE_CONFIG, context=context)
+             for _ in range(2)] + [predict(client, [task(1, f"{image_server}/cat.jpg")]) for _ in range(2)]
+    ids = [r["id"] for call in calls for r in call.json()["results"][0]["result"]]
+    assert len(ids) > 4 and len(set(ids)) == len(ids)
+
+
+def keypoint_context(positive: bool = True) -> dict:
+    """What Label Studio sends for a smart keypoint click (the SAM example's own test payload, on our image)."""
+    return {"result": [{"original_width": 451, "original_height": 300, "image_rotation": 0,
+                        "value": {"x": 49.4, "y": 59.9, "width": 0.32, "labels": ["Foreground"],
+                                  "keypointlabels": ["Foreground"]},
+                        "is_positive": positive, "id": "fBWv1t0S2L", "from_name": "tag2", "to_name": "image",
+                        "type": "keypointlabels", "origin": "manual"}]}
+
+
+def test_a_keypoint_click_without_a_tracker_fails_the_task_with_a_message_naming_the_tracker(client, image_server):
+    image_server.seen.clear()
+    response = predict(client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG, context=keypoint_context())
+    assert response.status_code == 200  # Label Studio relays a 200's per-task error; a 4xx would lose the text
+    [result] = response.json()["results"]
+    assert "result" not in result
+    assert "keypoint clicks need a tracker" in result["error"] and 'tracker="sam3"' in result["error"]
+    assert response.json()["errors"][0]["error"] == result["error"]
+    assert image_server.seen == []  # nothing fetched for a request that cannot be answered
+
+
+class TrackerEngine:
+    """The engine with the click interface the tracker will bring (`has_tracker`, `segment_object`), answered here
+    by a box query around the click so the backend's click route can be tested before the tracker exists."""
+
+    has_tracker = True
+
+    def __init__(self, engine):
+        self.engine, self.calls = engine, []
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def segment_object(self, image, *, points, point_labels, box=None):
+        self.calls.append((points, point_labels, box))
+        x, y = points[0]
+        return self.engine.segment(image, None, boxes=[box or [x - 40, y - 40, x + 40, y + 40]], box_labels=[1],
+                                   max_instances=1)
+
+
+def test_keypoint_clicks_go_to_the_engines_tracker_in_pixels_with_their_signs(engine, image_server):
+    from starlette.testclient import TestClient
+
+    from litetext_label_studio import BackendSettings, create_app
+
+    tracking = TrackerEngine(engine)
+    settings = BackendSettings.from_env({}, model="tiny-random", device="cpu")
+    with TestClient(create_app(settings, engine=tracking)) as client:
+        context = keypoint_context(positive=False)
+        context["result"].insert(0, {**keypoint_context()["result"][0], "value": {
+            "x": 25.0, "y": 50.0, "keypointlabels": ["Foreground"]}})
+        response = predict(client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG, context=context)
+    [(points, labels, box)] = tracking.calls
+    width, height = litetext.load_image(EXAMPLES / "cat.jpg").size
+    assert points == [pytest.approx((0.25 * width, 0.5 * height)), pytest.approx((0.494 * width, 0.599 * height))]
+    assert labels == [1, 0] and box is None
+    regions = response.json()["results"][0]["result"]
+    assert len(regions) == 1 and regions[0]["from_name"] == "tag"
+    assert regions[0]["value"]["brushlabels"] == ["Foreground"]
+
+
+def test_interactive_context_with_nothing_usable_is_a_clear_error(client, image_server):
+    context = {"result": [{"type": "choices", "value": {"choices": ["good"]}}]}
     response = predict(client, [task(1, f"{image_server}/cat.jpg")], config=INTERACTIVE_CONFIG, context=context)
     assert response.status_code == 422
-    assert "no text prompt" in response.json()["error"]
+    assert "no text prompt" in response.json()["error"] and "choices" in response.json()["error"]
 
 
 # Malformed input ---------------------------------------------------------------------------------------
