@@ -64,6 +64,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_engine_arguments(segment)
     segment.set_defaults(run=run_segment)
 
+    track = commands.add_parser("track", help="track text-prompted objects through videos; write RLE, overlays")
+    track.add_argument("videos", nargs="+",
+                       help="video files, folders of videos, or folders of frames (one video each)")
+    track.add_argument("-p", "--prompt", action="append", required=True,
+                       help="a noun phrase to track; repeat for several (e.g. -p person -p car)")
+    add_model_arguments(track)
+    track.add_argument("--tracker", default=None,
+                       help="where SAM3's tracker comes from when the model has none: alias, hub id or directory "
+                            "(e.g. sam3); default: the model's own")
+    track.add_argument("-o", "--out", default="litetext-tracks", help="output directory (default: %(default)s)")
+    track.add_argument("--threshold", type=float, default=None,
+                       help="detection score to keep (0..1; default: the checkpoint's)")
+    track.add_argument("--new-object-threshold", type=float, default=None,
+                       help="detection score that starts a new track (0..1; default: the checkpoint's)")
+    track.add_argument("--max-objects", type=int, default=None, help="most objects tracked at once")
+    track.add_argument("--start-frame", type=int, default=0, help="first frame to track (default: 0)")
+    track.add_argument("--max-frames", type=int, default=None, help="track at most this many frames per video")
+    track.add_argument("--mode", choices=("auto", "stream", "video"), default="auto",
+                       help="video: hold outputs back to drop unconfirmed tracks (the default for files and "
+                            "folders); stream: frame by frame, no look-ahead")
+    track.add_argument("--no-overlay", action="store_true", help="write only the JSON Lines and summary")
+    track.add_argument("--resume", action="store_true",
+                       help="skip videos already finished in --out and continue unfinished ones")
+    track.set_defaults(run=run_track)
+
     models = commands.add_parser("models", help="list known checkpoints and their aliases; assemble one")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(run=run_models)
@@ -177,6 +202,73 @@ def run_segment(args: argparse.Namespace) -> int:
     print(f"litetext: {done} of {len(paths)} images segmented, {coco.annotation_count} instances -> {coco_path}",
           file=sys.stderr)
     return 1 if failures else 0
+
+
+def run_track(args: argparse.Namespace) -> int:
+    from .engine import load, normalize_prompts
+    from .errors import NoTrackerError
+    from .tracks import TrackWriter
+    from .videos import open_video, video_inputs
+
+    prompts = normalize_prompts(args.prompt)
+    videos = video_inputs(args.videos)
+    if not videos:
+        print("litetext: error: no videos found", file=sys.stderr)
+        return 2
+    warn_if_random(args.model)
+    engine = load(args.model, device=args.device, dtype=args.dtype, tracker=args.tracker)
+    if not engine.has_tracker:
+        raise NoTrackerError(f"{args.model} has no tracker: pass --tracker sam3 (SAM3's tracker, composed with this "
+                             "model's detector), or a model that has one (--model sam3)")
+    out = Path(args.out)
+    names = _unique_names(videos)
+    failures = 0
+    for video, name in zip(videos, names):
+        writer = None
+        try:
+            source = open_video(video)
+            writer = TrackWriter(out, name, prompts, fps=source.fps, overlay=not args.no_overlay,
+                                 resume=args.resume)
+            if writer.done:
+                print(f"litetext: {video}: already done, skipped (--resume)", file=sys.stderr)
+                continue
+            images = {}
+            frames = engine.track(_remembering(source, images), prompts, threshold=args.threshold,
+                                  new_object_threshold=args.new_object_threshold, max_objects=args.max_objects,
+                                  start_frame=args.start_frame, max_frames=args.max_frames, mode=args.mode,
+                                  progress=True)
+            for tracked in frames:
+                writer.write(tracked, images.pop(tracked.index))
+                for index in [i for i in images if i < tracked.index]:
+                    del images[index]
+            summary = writer.close()
+            counts = ", ".join(f"{n} {prompt}" for prompt, n in summary.objects_per_prompt.items())
+            print(f"litetext: {video}: {summary.frames} frames, objects: {counts} -> {writer.jsonl_path}",
+                  file=sys.stderr)
+        except LitetextError as error:
+            failures += 1
+            if writer is not None and not writer.done:
+                writer.close(status=f"failed: {error}")
+            print(f"litetext: {video}: {error} (frames already tracked are kept)", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _remembering(source, images: dict):
+    """`source`'s frames as they are decoded, each kept in `images` until its tracked frame is written."""
+    from .videos import VideoSource
+
+    def frames():
+        for frame in source.frames():
+            images[frame.index] = frame.image
+            yield frame.image
+
+    return VideoSource(source.name, frames(), source.frame_count, source.fps)
+
+
+def _unique_names(paths: list[Path]) -> list[str]:
+    """Output names per video: the file's stem, with its parent folder when two stems clash."""
+    stems = [p.stem for p in paths]
+    return [f"{p.parent.name}-{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
 
 
 def _save_overlay(result, image, path: Path) -> None:

@@ -251,7 +251,8 @@ class Result:
         return annotations
 
     def overlay(self, image: Image.Image, *, alpha: float = 0.5, draw_boxes: bool = True) -> Image.Image:
-        """`image` with each instance's mask tinted in its prompt's colour (and its box outlined)."""
+        """`image` with each instance's mask tinted in its prompt's colour (and its box outlined); in a tracked
+        video frame each box is labelled with its object id and prompt."""
         from PIL import ImageDraw
 
         base = np.asarray(image.convert("RGB"), dtype=np.float32).copy()
@@ -263,11 +264,20 @@ class Result:
             base[mask] = base[mask] * (1.0 - alpha) + color * alpha
         out = Image.fromarray(base.round().astype(np.uint8))
         if draw_boxes and len(self):
+            from PIL import ImageFont
+
             draw = ImageDraw.Draw(out)
             width = max(1, round(min(self.width, self.height) / 300))
+            font = ImageFont.load_default(size=max(10, min(self.width, self.height) // 30))
             for i in range(len(self)):
-                draw.rectangle([float(v) for v in self.boxes[i]], outline=prompt_color(int(self.prompt_indices[i])),
-                               width=width)
+                color = prompt_color(int(self.prompt_indices[i]))
+                draw.rectangle([float(v) for v in self.boxes[i]], outline=color, width=width)
+                if self.object_ids is not None:
+                    caption = f"{int(self.object_ids[i])} {self.prompts[int(self.prompt_indices[i])]}"
+                    x, y = float(self.boxes[i][0]), float(self.boxes[i][1])
+                    left, top, right, bottom = draw.textbbox((x + 2, y + 1), caption, font=font)
+                    draw.rectangle([left - 1, top - 1, right + 1, bottom + 1], fill=color)
+                    draw.text((x + 2, y + 1), caption, fill=(0, 0, 0), font=font)
         return out
 
     def to_dict(self) -> dict[str, Any]:

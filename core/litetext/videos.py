@@ -91,6 +91,19 @@ def open_video(source: Any) -> VideoSource:
     return VideoSource(f"<{type(source).__name__} of frames>", source, count)
 
 
+def video_inputs(paths: list[str | os.PathLike]) -> list[Path]:
+    """Expand command-line paths into videos: a folder holding video files gives each of them (sorted, recursively);
+    a folder of images is one video of frames; files are kept as given."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            videos = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+            found.extend(videos or [path])
+        else:
+            found.append(path)
+    return found
+
+
 def _open_file(path: Path) -> VideoSource:
     av = _require_av()
     if path.stat().st_size == 0:
