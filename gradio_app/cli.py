@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from litetext.cli import add_model_arguments, warn_if_random
+from litetext.cli import add_model_arguments, require_extra, warn_if_random
 
 
 def register(subparsers) -> None:
@@ -24,6 +24,7 @@ def register(subparsers) -> None:
 
 def run_app(args: argparse.Namespace) -> int:
     """Build the app for the chosen model and serve it until interrupted."""
+    require_extra("gradio", "gradio")
     from .app import AppConfig, build_demo, launch, preload
 
     warn_if_random(args.model)

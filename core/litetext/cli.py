@@ -14,6 +14,7 @@ import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.metadata import entry_points
+from importlib.util import find_spec
 from pathlib import Path
 
 from . import __version__
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--no-overlay", action="store_true", help="write only the JSON Lines and summary")
     track.add_argument("--resume", action="store_true",
                        help="skip videos already finished in --out and continue unfinished ones")
+    add_engine_arguments(track, unit="video")
     track.set_defaults(run=run_track)
 
     models = commands.add_parser("models", help="list known checkpoints and their aliases; assemble one")
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", help="also write a bar chart (PNG; needs matplotlib) to this file")
     bench.set_defaults(run=run_bench)
 
+
     for entry in entry_points(group=COMMAND_GROUP):
         try:
             entry.load()(commands)
@@ -140,6 +143,20 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="alias (see `litetext models`), hub id or local directory (default: %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--dtype", default="auto", help=DTYPE_HELP + " (default: auto)")
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """Raise a one-line `LitetextError` naming the pip extra when one of an adapter's libraries is missing.
+
+    Adapter commands call it before importing their ecosystem, e.g. `require_extra("gradio", "gradio")`.
+    """
+    for module in modules:
+        try:
+            installed = find_spec(module) is not None
+        except ValueError:  # a module object without a spec: it is importable
+            installed = True
+        if not installed:
+            raise LitetextError(f'{module} is not installed: pip install "litetext[{extra}]"')
 
 
 def warn_if_random(model: str) -> None:
@@ -205,10 +222,14 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_track(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        from .distributed import run_track_args
+
+        return run_track_args(args)
     from .engine import load, normalize_prompts
     from .errors import NoTrackerError
-    from .tracks import TrackWriter
-    from .videos import open_video, video_inputs
+    from .tracks import output_names, track_to_files
+    from .videos import video_inputs
 
     prompts = normalize_prompts(args.prompt)
     videos = video_inputs(args.videos)
@@ -220,55 +241,29 @@ def run_track(args: argparse.Namespace) -> int:
     if not engine.has_tracker:
         raise NoTrackerError(f"{args.model} has no tracker: pass --tracker sam3 (SAM3's tracker, composed with this "
                              "model's detector), or a model that has one (--model sam3)")
-    out = Path(args.out)
-    names = _unique_names(videos)
     failures = 0
-    for video, name in zip(videos, names):
-        writer = None
+    for video, name in zip(videos, output_names(videos)):
         try:
-            source = open_video(video)
-            writer = TrackWriter(out, name, prompts, fps=source.fps, overlay=not args.no_overlay,
-                                 resume=args.resume)
-            if writer.done:
-                print(f"litetext: {video}: already done, skipped (--resume)", file=sys.stderr)
-                continue
-            images = {}
-            frames = engine.track(_remembering(source, images), prompts, threshold=args.threshold,
-                                  new_object_threshold=args.new_object_threshold, max_objects=args.max_objects,
-                                  start_frame=args.start_frame, max_frames=args.max_frames, mode=args.mode,
-                                  progress=True)
-            for tracked in frames:
-                writer.write(tracked, images.pop(tracked.index))
-                for index in [i for i in images if i < tracked.index]:
-                    del images[index]
-            summary = writer.close()
-            counts = ", ".join(f"{n} {prompt}" for prompt, n in summary.objects_per_prompt.items())
-            print(f"litetext: {video}: {summary.frames} frames, objects: {counts} -> {writer.jsonl_path}",
-                  file=sys.stderr)
+            summary = track_to_files(engine, video, prompts, args.out, name, overlay=not args.no_overlay,
+                                     resume=args.resume, progress=True, **track_options(args))
         except LitetextError as error:
             failures += 1
-            if writer is not None and not writer.done:
-                writer.close(status=f"failed: {error}")
             print(f"litetext: {video}: {error} (frames already tracked are kept)", file=sys.stderr)
+            continue
+        if summary.status == "skipped":
+            print(f"litetext: {video}: already done, skipped (--resume)", file=sys.stderr)
+            continue
+        counts = ", ".join(f"{n} {prompt}" for prompt, n in summary.objects_per_prompt.items())
+        print(f"litetext: {video}: {summary.frames} frames, objects: {counts} -> {Path(args.out) / name}.jsonl",
+              file=sys.stderr)
     return 1 if failures else 0
 
 
-def _remembering(source, images: dict):
-    """`source`'s frames as they are decoded, each kept in `images` until its tracked frame is written."""
-    from .videos import VideoSource
-
-    def frames():
-        for frame in source.frames():
-            images[frame.index] = frame.image
-            yield frame.image
-
-    return VideoSource(source.name, frames(), source.frame_count, source.fps)
-
-
-def _unique_names(paths: list[Path]) -> list[str]:
-    """Output names per video: the file's stem, with its parent folder when two stems clash."""
-    stems = [p.stem for p in paths]
-    return [f"{p.parent.name}-{p.stem}" if stems.count(p.stem) > 1 else p.stem for p in paths]
+def track_options(args: argparse.Namespace) -> dict:
+    """`Engine.track`'s keyword arguments from `litetext track`'s options."""
+    return {"threshold": args.threshold, "new_object_threshold": args.new_object_threshold,
+            "max_objects": args.max_objects, "start_frame": args.start_frame, "max_frames": args.max_frames,
+            "mode": args.mode}
 
 
 def _save_overlay(result, image, path: Path) -> None:

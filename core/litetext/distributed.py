@@ -599,11 +599,166 @@ def summary_dict(summary: JobSummary) -> dict[str, Any]:
     return {**asdict(summary), "images_per_second": round(summary.images_per_second, 3)}
 
 
+# Videos: one task per video ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackJobOptions:
+    """What every tracking worker runs: the prompts, the model and its tracker, and `Engine.track`'s settings."""
+
+    prompts: tuple[str, ...]
+    model: str = DEFAULT_MODEL
+    tracker: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    overlay: bool = True
+    track: tuple[tuple[str, Any], ...] = ()  # Engine.track keyword arguments
+
+
+@dataclass
+class TrackJobSummary:
+    """What a tracking job did: videos in the input, skipped as already done, tracked, failed; frames and time."""
+
+    output: str
+    total: int
+    skipped: int
+    tracked: int = 0
+    failed: int = 0
+    frames: int = 0
+    workers: int = 0
+    seconds: float = 0.0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+class VideoTrackWorker:
+    """The Ray Data callable for videos: one engine per actor; each video's files are written in a private folder
+    and moved into the output when it ends (its summary last), so a retried or racing attempt never leaves a
+    video half written or twice."""
+
+    def __init__(self, options: TrackJobOptions, output: str):
+        from .engine import load
+
+        self.options = options
+        self.output = Path(output)
+        self.engine = load(options.model, device=options.device, dtype=options.dtype, tracker=options.tracker)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        from .tracks import track_to_files
+
+        out: dict[str, list[Any]] = {"video": [], "frames": [], "error": []}
+        for video, name in zip(batch["video"], batch["name"]):
+            video, name = str(video), str(name)
+            _maybe_crash(_CRASH_BEFORE_COMMIT, [video])
+            private = self.output / f".tmp-{name}-{uuid.uuid4().hex[:8]}"
+            error, frames = "", 0
+            try:
+                summary = track_to_files(self.engine, video, list(self.options.prompts), private, name,
+                                         overlay=self.options.overlay, **dict(self.options.track))
+                frames = summary.frames
+            except LitetextError as failure:
+                error = str(failure)
+            except Exception as failure:  # a crash inside one video fails that video, not the job
+                error = f"{type(failure).__name__}: {failure}"
+            if private.is_dir():
+                files = sorted(private.iterdir(), key=lambda f: f.name.endswith(".summary.json"))
+                for file in files:  # the summary, which marks the video done, comes last
+                    os.replace(file, self.output / file.name)
+                private.rmdir()
+            out["video"].append(video)
+            out["frames"].append(frames)
+            out["error"].append(error)
+        return out
+
+
+def run_track_job(
+    inputs: Sequence[str | os.PathLike],
+    prompts: str | Sequence[str],
+    output: str | os.PathLike,
+    *,
+    model: str = DEFAULT_MODEL,
+    tracker: str | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+    overlay: bool = True,
+    address: str | None = None,
+    workers: int | None = None,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+    retry_failed: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] | None = None,
+    **track_options: Any,
+) -> TrackJobSummary:
+    """Track `prompts` through every video of `inputs` on a Ray cluster, one task per video, each writing the files
+    of `litetext track` into `output` (a folder all workers can write: local, or a shared file system).
+
+    Videos whose summary is already in `output` are skipped (failed ones too, unless `retry_failed`). Other
+    arguments are those of `run_segment_job` and `Engine.track`. Returns a `TrackJobSummary`.
+    """
+    from .engine import normalize_prompts
+    from .tracks import output_names
+    from .videos import video_inputs
+
+    say = log or (lambda message: print(f"litetext: {message}", file=sys.stderr))
+    if workers is not None and workers < 1:
+        raise InputError(f"workers must be at least 1, not {workers}")
+    if cpus_per_worker <= 0 or gpus_per_worker < 0:
+        raise InputError("cpus_per_worker must be positive and gpus_per_worker not negative")
+    options = TrackJobOptions(prompts=tuple(normalize_prompts(prompts)), model=os.fspath(model),
+                              tracker=None if tracker is None else os.fspath(tracker), device=device, dtype=dtype,
+                              overlay=overlay, track=tuple(sorted(track_options.items())))
+    videos = [str(v.resolve()) for v in video_inputs(inputs)]
+    if not videos:
+        raise InputError(f"no videos found in {', '.join(map(os.fspath, inputs))}")
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    names = output_names([Path(v) for v in videos])
+
+    def finished(name: str) -> bool:
+        return (out / f"{name}.summary.json").is_file() or (
+            not retry_failed and (out / f"{name}.summary.partial.json").is_file())
+
+    todo = [(v, n) for v, n in zip(videos, names) if not finished(n)]
+    summary = TrackJobSummary(output=str(out), total=len(videos), skipped=len(videos) - len(todo))
+    if not todo:
+        say(f"all {len(videos)} videos are already in {out}; nothing to do")
+        return summary
+
+    import ray
+    from ray.data import DataContext
+
+    started_here = _connect(ray, address, workers, cpus_per_worker, gpus_per_worker)
+    started = time.perf_counter()
+    try:
+        summary.workers = min(len(todo), workers or _default_workers(ray, cpus_per_worker, gpus_per_worker))
+        say(f"{len(todo)} videos to track ({summary.skipped} already done) on {summary.workers} workers")
+        DataContext.get_current().enable_progress_bars = progress
+        dataset = ray.data.from_items([{"video": v, "name": n} for v, n in todo], override_num_blocks=len(todo))
+        rows = dataset.map_batches(
+            VideoTrackWorker, fn_constructor_kwargs={"options": options, "output": str(out)}, batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=summary.workers), num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker or None, runtime_env={"env_vars": worker_env()},
+        )
+        for row in rows.iter_rows():
+            summary.frames += int(row["frames"])
+            if row["error"]:
+                summary.failed += 1
+                summary.failures.append({"path": str(row["video"]), "error": str(row["error"])})
+            else:
+                summary.tracked += 1
+    finally:
+        summary.seconds = time.perf_counter() - started
+        if started_here:
+            ray.shutdown()
+    return summary
+
+
 # The command line ---------------------------------------------------------------------------------------
 
 
-def add_engine_arguments(parser: Any) -> None:
-    """Add `--engine` and the Ray options to `litetext segment`'s parser."""
+def add_engine_arguments(parser: Any, *, unit: str = "image") -> None:
+    """Add `--engine` and the Ray options to `litetext segment`'s parser (`unit` "image") or `litetext track`'s
+    ("video": one task per video, no shards or formats)."""
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: this process (default); ray: a Ray Data job over many workers, resumable")
     group = parser.add_argument_group("Ray engine (--engine ray; needs `pip install litetext[ray]`)")
@@ -614,21 +769,21 @@ def add_engine_arguments(parser: Any) -> None:
     group.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs reserved per worker (default: 1)")
     group.add_argument("--gpus-per-worker", type=float, default=0.0,
                        help="GPUs per worker, e.g. 1 or 0.5 to share a GPU between two (default: 0)")
-    group.add_argument("--output-format", choices=FORMATS, default="jsonl",
-                       help="one file per shard: COCO-RLE JSON lines or Parquet (default: jsonl)")
-    group.add_argument("--shard-size", type=int, default=None,
-                       help=f"images per shard, the unit of retry and output (default: up to {DEFAULT_SHARD_SIZE})")
+    if unit == "image":
+        group.add_argument("--output-format", choices=FORMATS, default="jsonl",
+                           help="one file per shard: COCO-RLE JSON lines or Parquet (default: jsonl)")
+        group.add_argument("--shard-size", type=int, default=None,
+                           help=f"images per shard, the unit of retry and output (default: up to "
+                                f"{DEFAULT_SHARD_SIZE})")
     group.add_argument("--retry-failed", action="store_true",
-                       help="on a rerun, segment again the images that failed before (default: skip them)")
+                       help=f"on a rerun, process again the {unit}s that failed before (default: skip them)")
 
 
 def run_segment_args(args: Any) -> int:
     """`litetext segment --engine ray ...`: run the job, print a summary; exit code 1 when an image failed."""
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        raise LitetextError("--engine ray needs Ray Data: pip install 'litetext[ray]'") from None
-    from .cli import warn_if_random
+    from .cli import require_extra, warn_if_random
+
+    require_extra("ray", "ray")
 
     warn_if_random(args.model)
     summary = run_segment_job(
@@ -643,4 +798,24 @@ def run_segment_args(args: Any) -> int:
         print(f"litetext: failed: {failure['error']}", file=sys.stderr)
     print(f"litetext: {summary.segmented} segmented, {summary.failed} failed, {summary.skipped} already done, "
           f"of {summary.total} images in {summary.seconds:.1f}s -> {summary.output}", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
+def run_track_args(args: Any) -> int:
+    """`litetext track --engine ray ...`: run the job, print a summary; exit code 1 when a video failed."""
+    from .cli import require_extra, track_options, warn_if_random
+
+    require_extra("ray", "ray")
+    warn_if_random(args.model)
+    summary = run_track_job(
+        args.videos, args.prompt, args.out, model=args.model, tracker=args.tracker, device=args.device,
+        dtype=args.dtype, overlay=not args.no_overlay, address=args.address, workers=args.workers,
+        cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker, retry_failed=args.retry_failed,
+        progress=sys.stderr.isatty(), **track_options(args),
+    )
+    for failure in summary.failures:
+        print(f"litetext: failed: {failure['path']}: {failure['error']}", file=sys.stderr)
+    print(f"litetext: {summary.tracked} videos tracked ({summary.frames} frames), {summary.failed} failed, "
+          f"{summary.skipped} already done, of {summary.total} in {summary.seconds:.1f}s -> {summary.output}",
+          file=sys.stderr)
     return 1 if summary.failed else 0

@@ -125,6 +125,49 @@ class TrackWriter:
         return self.summary
 
 
+def track_to_files(engine: Any, video: Any, prompts: list[str], out_dir: str | os.PathLike, name: str, *,
+                   overlay: bool = True, resume: bool = False, progress: bool = False,
+                   **options: Any) -> TrackSummary:
+    """Track `prompts` through `video` with `engine` (its `track` options as keywords) into `TrackWriter` files.
+
+    Returns the summary (`status` "done", or "skipped" when `resume` finds the video finished). A video that fails
+    part-way raises its `LitetextError` after its files are closed with the error as status (frames already
+    tracked are kept).
+    """
+    from .errors import LitetextError
+    from .videos import VideoSource, open_video
+
+    source = open_video(video)
+    writer = TrackWriter(out_dir, name, prompts, fps=source.fps, overlay=overlay, resume=resume)
+    if writer.done:
+        writer.summary.status = "skipped"
+        return writer.summary
+    images: dict[int, Image.Image] = {}
+
+    def remembered():  # each frame's pixels wait here until its tracked frame is written
+        for frame in source.frames():
+            images[frame.index] = frame.image
+            yield frame.image
+
+    try:
+        for tracked in engine.track(VideoSource(source.name, remembered(), source.frame_count, source.fps), prompts,
+                                    progress=progress, **options):
+            writer.write(tracked, images.pop(tracked.index))
+            for index in [i for i in images if i < tracked.index]:
+                del images[index]
+    except LitetextError as error:
+        writer.close(status=f"failed: {error}")
+        raise
+    return writer.close()
+
+
+def output_names(videos: list[Path]) -> list[str]:
+    """The name each video's files get: its stem, with its parent folder's name where two stems clash."""
+    stems = [Path(v).stem for v in videos]
+    return [f"{Path(v).parent.name}-{Path(v).stem}" if stems.count(Path(v).stem) > 1 else Path(v).stem
+            for v in videos]
+
+
 def read_tracks(path: str | os.PathLike) -> Iterator[tuple[int, Result]]:
     """(frame index, `Result` with object ids) for each complete line of a `TrackWriter` JSON Lines file."""
     with open(path) as lines:

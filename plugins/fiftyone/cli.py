@@ -7,6 +7,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from litetext.cli import require_extra
+
 PLUGIN_DIRNAME = "litetext-sam3-litetext"
 ZOO_SUBDIR = ("litetext", "sam3-litetext")  # where FiftyOne would put the source registered from GitHub
 _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "zoo", "benchmark.py", "screenshot.py")
@@ -54,6 +56,7 @@ def zoo_dir() -> Path:
 
 
 def run_install(args: argparse.Namespace) -> int:
+    require_extra("fiftyone", "fiftyone")
     source = package_dir()
     target = plugins_dir(args.plugins_dir) / PLUGIN_DIRNAME
     if target.exists() or target.is_symlink():
@@ -78,6 +81,7 @@ def run_install(args: argparse.Namespace) -> int:
 
 
 def run_uninstall(args: argparse.Namespace) -> int:
+    require_extra("fiftyone", "fiftyone")
     removed = False
     for path in (plugins_dir(args.plugins_dir) / PLUGIN_DIRNAME, zoo_dir()):
         if path.exists() or path.is_symlink():

@@ -30,8 +30,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litetext.cli import warn_if_random
+    from litetext.cli import require_extra, warn_if_random
 
+    require_extra("labelstudio", "uvicorn", "starlette", "httpx")
     from .server import serve
     from .settings import BackendSettings
 
