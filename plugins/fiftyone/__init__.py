@@ -5,6 +5,7 @@ FiftyOne calls `register(plugin)` below. Importing the package stays light; fift
 
     >>> from litetext_fiftyone import LitetextModel
     >>> dataset.apply_model(LitetextModel(["person", "dog"]), label_field="litetext", batch_size=8)
+    >>> dataset.apply_model(LitetextModel(), label_field="per_sample", prompt_field="ground_truth")
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ _LAZY = {
     "SegmentOptions": "segment",
     "RunSummary": "segment",
     "segment_samples": "segment",
+    "iter_segment_samples": "segment",
     "classes_from_field": "segment",
     "parse_prompt_specs": "segment",
     "LitetextModel": "model",
-    "download_model": "model",
-    "load_model": "model",
+    "LitetextModelConfig": "model",
+    "download_model": "remote_zoo",
+    "load_model": "remote_zoo",
     "SegmentWithText": "operators",
 }
 
@@ -42,7 +45,14 @@ def register(plugin) -> None:
     try:
         from litetext_fiftyone.operators import register as register_operators
     except ImportError:
-        from .operators import register as register_operators
+        try:
+            from .operators import register as register_operators
+        except ImportError as error:
+            raise ImportError(
+                "the @litetext/sam3-litetext plugin needs the litetext package in FiftyOne's environment: "
+                'pip install "litetext[fiftyone] @ git+https://github.com/litetext/litetext" (or run '
+                "`fiftyone plugins requirements @litetext/sam3-litetext --install`)"
+            ) from error
     register_operators(plugin)
 
 

@@ -6,7 +6,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 import litetext
 
-from .segment import SegmentOptions, classes_from_field, label_fields, parse_prompt_specs, segment_samples
+from .segment import SegmentOptions, classes_from_field, iter_segment_samples, label_fields, parse_prompt_specs
 
 #: Targets larger than this default to delegated (background) execution in the App.
 DELEGATE_ABOVE = 50
@@ -16,7 +16,11 @@ CLASS_FIELD_KINDS = ("Detections", "Detection", "Classification", "Classificatio
 
 
 class SegmentWithText(foo.Operator):
-    """Segment every instance of each text prompt in the target samples with SAM3-LiteText."""
+    """Segment every instance of each text prompt in the target samples with SAM3-LiteText.
+
+    In the App an immediate run streams its progress (a generator `execute`, as FiftyOne's own operators
+    do); a delegated run reports it with `ctx.set_progress` and returns its `RunSummary` as the result.
+    """
 
     @property
     def config(self):
@@ -27,6 +31,7 @@ class SegmentWithText(foo.Operator):
             dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
+            execute_as_generator=True,
         )
 
     def resolve_execution_options(self, ctx):
@@ -41,6 +46,15 @@ class SegmentWithText(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
+        media_type = ctx.view.media_type if ctx.dataset is not None else "image"
+        if media_type != "image":
+            # Refuse here, when the form is resolved: an invalid form can be neither run nor queued.
+            message = (f"Segment with text works on images; this dataset's media type is {media_type!r}. "
+                       "Choose an image dataset (or, for a grouped dataset, an image slice).")
+            notice = inputs.view("unsupported_media_type", types.Error(label=message))
+            notice.invalid = True
+            notice.error_message = message
+            return types.Property(inputs, view=types.View(label="Segment with text"))
         inputs.view_target(ctx)
         sources = types.RadioGroup()
         sources.add_choice("typed", label="Type prompts")
@@ -76,16 +90,28 @@ class SegmentWithText(foo.Operator):
 
     def execute(self, ctx):
         options = build_options(ctx.params, ctx.dataset)
-        target = ctx.target_view()
+        runs = iter_segment_samples(ctx.target_view(), options)
+        if ctx.delegated:
+            return self._run_delegated(ctx, options, runs)
+        return self._run_in_app(ctx, options, runs)
 
-        def progress(done: int, todo: int) -> None:
-            ctx.set_progress(progress=done / todo, label=f"segmented {done} of {todo} samples")
+    def _run_delegated(self, ctx, options, runs) -> dict:
+        summary = None
+        for summary in runs:
+            if summary.todo:
+                ctx.set_progress(progress=summary.done / summary.todo, label=_progress_label(summary))
+        return _result(summary, options)
 
-        summary = segment_samples(target, options, progress=progress)
-        if not ctx.delegated:
-            ctx.ops.reload_dataset()
-        return {**summary.to_dict(), "label_field": options.label_field, "model": options.model,
-                "prompts": options.prompts, "message": summary.message}
+    def _run_in_app(self, ctx, options, runs):
+        """A generator: the App shows each `set_progress` as it comes, then the reloaded dataset and result."""
+        summary = None
+        for summary in runs:
+            if summary.todo:
+                yield ctx.trigger("set_progress", {"progress": summary.done / summary.todo,
+                                                   "label": _progress_label(summary)})
+        yield ctx.trigger("reload_dataset")
+        yield ctx.trigger("show_output", {"outputs": self.resolve_output(ctx).to_json(),
+                                          "results": _result(summary, options)})
 
     def resolve_output(self, ctx):
         outputs = types.Object()
@@ -95,6 +121,15 @@ class SegmentWithText(foo.Operator):
         outputs.int("failed", label="Failed (missing or unreadable image)")
         outputs.int("instances", label="Instances found")
         return types.Property(outputs, view=types.View(label="Segment with text"))
+
+
+def _progress_label(summary) -> str:
+    return f"segmented {summary.done} of {summary.todo} samples"
+
+
+def _result(summary, options: SegmentOptions) -> dict:
+    return {**summary.to_dict(), "label_field": options.label_field, "model": options.model,
+            "prompts": options.prompts, "message": summary.message}
 
 
 def build_options(params: dict, dataset) -> SegmentOptions:

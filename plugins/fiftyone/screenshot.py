@@ -38,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
                                                                                      "rocket")])
     params = {"prompts": ["cat", "coffee cup", "astronaut", "rocket"], "model": args.model, "device": args.device,
               "label_field": "litetext", "threshold": 0.62}
-    print(foo.execute_operator(OPERATOR_URI, dataset=dataset, params=params).result["message"])
+    execution = foo.execute_operator(OPERATOR_URI, dataset=dataset, params=params)
+    sent = execution.executor.to_json()["requests"]
+    shown = [r["params"]["results"] for r in sent if r["operator_uri"] == "show_output"]
+    print(shown[-1]["message"])  # an immediate run shows its result in the App (show_output)
     session = fo.launch_app(dataset, address="127.0.0.1", port=args.port, remote=True, auto=False)
     time.sleep(5)
     with sync_playwright() as playwright:

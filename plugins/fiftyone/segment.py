@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,15 +40,24 @@ class SegmentOptions(litetext.SegmentOptions):
 
 @dataclass
 class RunSummary:
-    """What a run did: counts, the first failures (sample id, file, error) and the wall time."""
+    """What a run did: counts, the first failures (sample id, file, error) and the wall time.
+
+    `todo` is how many samples the run set out to segment (`total` less those skipped as already labelled);
+    `done` how many of them it has finished, either way.
+    """
 
     total: int = 0
+    todo: int = 0
     segmented: int = 0
     skipped_existing: int = 0
     failed: int = 0
     instances: int = 0
     seconds: float = 0.0
     failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return self.segmented + self.failed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,8 +122,21 @@ def segment_samples(
     engine: Any = None,
 ) -> RunSummary:
     """Segment every image sample of `collection` with `options.prompts`, writing `fo.Detections` to
-    `options.label_field` batch by batch. A missing or unreadable image is logged and counted, the run goes
-    on. `progress(done, todo)` is called after each batch. Returns a `RunSummary`."""
+    `options.label_field` batch by batch (and the image metadata of samples that lack it). A missing or
+    unreadable image is logged and counted, the run goes on. `progress(done, todo)` is called after each
+    batch. Returns a `RunSummary`."""
+    summary = RunSummary()
+    for summary in iter_segment_samples(collection, options, engine=engine):
+        if progress is not None and summary.todo:
+            progress(summary.done, summary.todo)
+    return summary
+
+
+def iter_segment_samples(collection: Any, options: SegmentOptions, *, engine: Any = None) -> Iterator[RunSummary]:
+    """`segment_samples` as a generator: yields the run's `RunSummary` after each written batch (the last
+    one is the final summary; it is yielded once even when there is nothing to do)."""
+    import fiftyone as fo
+
     started = time.perf_counter()
     if collection.media_type != "image":
         raise ValueError(f"litetext segments images; this collection's media type is {collection.media_type!r}")
@@ -127,23 +149,28 @@ def segment_samples(
     todo = collection
     if not options.overwrite and collection.has_field(options.label_field):
         todo = collection.exists(options.label_field, False)
-    sample_ids, filepaths = todo.values(["id", "filepath"])
-    summary.skipped_existing = summary.total - len(sample_ids)
+    sample_ids, filepaths, metadata = todo.values(["id", "filepath", "metadata"])
+    summary.todo = len(sample_ids)
+    summary.skipped_existing = summary.total - summary.todo
     if not sample_ids:
         summary.seconds = time.perf_counter() - started
-        return summary
+        yield summary
+        return
     if engine is None:
         engine = options.engine()
     pending: dict[str, dict[str, Any]] = {}
-    done = 0
     items = engine.segment_batch(filepaths, prompts, batch_size=options.batch_size, **options.filters())
     for item in items:
         sample_id = sample_ids[item.index]
-        done += 1
         if item.ok:
             labels = {options.label_field: to_fiftyone_detections(item.result, label_map=label_map)}
             if options.semantic_field:
                 labels[options.semantic_field] = to_fiftyone_segmentation(item.result)
+            if metadata[item.index] is None:  # the App and FiftyOne's utilities read image sizes from it
+                try:
+                    labels["metadata"] = fo.ImageMetadata.build_for(filepaths[item.index])
+                except Exception as error:  # FiftyOne's reader may refuse what litetext decoded: labels matter more
+                    logger.warning("litetext: no metadata for sample %s: %s", sample_id, error)
             pending[sample_id] = labels
             summary.segmented += 1
             summary.instances += len(item.result)
@@ -152,27 +179,32 @@ def segment_samples(
             logger.warning("litetext: skipped sample %s (%s): %s", sample_id, item.source, item.error)
             if len(summary.failures) < MAX_REPORTED_FAILURES:
                 summary.failures.append({"id": sample_id, "filepath": str(item.source), "error": str(item.error)})
-        if done % options.batch_size == 0 or done == len(sample_ids):
+        if summary.done % options.batch_size == 0 or summary.done == summary.todo:
             _write(todo, pending)
             pending = {}
-            if progress is not None:
-                progress(done, len(sample_ids))
+            if summary.done == summary.todo:
+                _set_semantic_targets(collection, options, prompts, label_map)
+            summary.seconds = time.perf_counter() - started
+            yield summary
+
+
+def _set_semantic_targets(collection: Any, options: SegmentOptions, prompts: list[str],
+                          label_map: Mapping[str, str]) -> None:
     if options.semantic_field:
         dataset = collection._dataset
         dataset.mask_targets = {**dataset.mask_targets,
                                 options.semantic_field: semantic_targets(prompts, label_map)}
         dataset.save()
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _write(collection: Any, labels_by_id: Mapping[str, Mapping[str, Any]]) -> None:
-    if not labels_by_id:
-        return
-    batch = collection.select(list(labels_by_id))
-    field_names = next(iter(labels_by_id.values())).keys()
-    for field_name in field_names:
-        batch.set_values(field_name, {i: labels[field_name] for i, labels in labels_by_id.items()}, key_field="id")
+    """Write each sample's fields (samples may differ in which fields they have) with one call per field."""
+    by_field: dict[str, dict[str, Any]] = {}
+    for sample_id, labels in labels_by_id.items():
+        for field_name, value in labels.items():
+            by_field.setdefault(field_name, {})[sample_id] = value
+    for field_name, values in by_field.items():
+        collection.select(list(values)).set_values(field_name, values, key_field="id")
 
 
 def _check_field(collection: Any, field_name: str, kind: str) -> None:

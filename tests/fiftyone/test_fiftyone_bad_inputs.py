@@ -9,6 +9,7 @@ import pytest
 
 from litetext_fiftyone import OPERATOR_URI
 from tests.bad_inputs import write_bad_images
+from tests.fiftyone.test_fiftyone_operator import shown_result
 
 
 @pytest.fixture
@@ -22,9 +23,8 @@ def corpus_dataset(tmp_path, engine):
 
 def test_the_operator_labels_good_and_odd_images_and_reports_and_skips_bad_ones(corpus_dataset, engine):
     dataset, cases = corpus_dataset
-    execution = foo.execute_operator(OPERATOR_URI, dataset=dataset, params={
-        "model": "tiny-random", "device": "cpu", "prompts": ["cat"], "label_field": "masks"})
-    result = execution.result
+    result = shown_result(foo.execute_operator(OPERATOR_URI, dataset=dataset, params={
+        "model": "tiny-random", "device": "cpu", "prompts": ["cat"], "label_field": "masks"}))
     bad = [case for case in cases if case.outcome == "error"]
     assert result["failed"] == len(bad) and result["segmented"] == len(cases) - len(bad)
     assert f"{len(bad)} failed" in result["message"]
@@ -47,7 +47,7 @@ def test_a_second_run_skips_the_labelled_samples_and_retries_only_the_bad_ones(c
     dataset, cases = corpus_dataset
     bad = [case for case in cases if case.outcome == "error"]
     params = {"model": "tiny-random", "device": "cpu", "prompts": ["cat"], "label_field": "again"}
-    first = foo.execute_operator(OPERATOR_URI, dataset=dataset, params=params).result
-    second = foo.execute_operator(OPERATOR_URI, dataset=dataset, params=params).result
+    first = shown_result(foo.execute_operator(OPERATOR_URI, dataset=dataset, params=params))
+    second = shown_result(foo.execute_operator(OPERATOR_URI, dataset=dataset, params=params))
     assert (first["segmented"], first["failed"]) == (len(cases) - len(bad), len(bad))
     assert (second["segmented"], second["skipped_existing"], second["failed"]) == (0, len(cases) - len(bad), len(bad))

@@ -15,13 +15,25 @@ from litetext_fiftyone.operators import DELEGATE_ABOVE, SegmentWithText
 PROMPTS = ["cat", "coffee cup", "astronaut"]
 
 
+def app_requests(execution) -> list[dict]:
+    """What an immediate run sent to the App, in order: `{"operator_uri": ..., "params": ...}`."""
+    return execution.executor.to_json()["requests"]
+
+
+def shown_result(execution) -> dict:
+    """The result an immediate run shows in the App (its last `show_output`)."""
+    shown = [r["params"]["results"] for r in app_requests(execution) if r["operator_uri"] == "show_output"]
+    assert shown, app_requests(execution)
+    return shown[-1]
+
+
 def run_operator(dataset, *, delegate=False, selected=None, **params):
     """Execute the operator immediately, or queue it and run the queue in-process; return its result."""
     params = {"model": "tiny-random", "device": "cpu", **params}
     execution = foo.execute_operator(OPERATOR_URI, dataset=dataset, selected=selected or [], params=params,
                                      request_delegation=delegate)
     if not delegate:
-        return execution.result, execution
+        return shown_result(execution), execution
     assert execution.delegated
     operation_id = execution.result["id"]
     service = DelegatedOperationService()
@@ -53,16 +65,19 @@ def test_plugin_registers_the_operator():
     assert operator.config.allow_delegated_execution and operator.config.allow_immediate_execution
 
 
-def test_immediate_run_writes_detections_matching_the_engine(photos, engine):
-    result, execution = run_operator(photos, prompts=PROMPTS, label_field="masks")
+def test_immediate_run_writes_detections_matching_the_engine_and_streams_progress(photos, engine):
+    result, execution = run_operator(photos, prompts=PROMPTS, label_field="masks", batch_size=2)
     assert result["segmented"] == len(photos) and result["failed"] == 0
     assert result["instances"] == photos.count("masks.detections")
     assert isinstance(photos.first().masks, fo.Detections)
     assert set(photos.distinct("masks.detections.label")) <= set(PROMPTS)
     assert_matches_engine(photos, engine, "masks", PROMPTS)
-    requests = [r["operator_uri"] for r in execution.executor.to_json()["requests"]]
-    assert requests[-1] == "reload_dataset"  # the App reloads after an immediate run
-    assert "console_log" in requests  # progress, reported through ctx.set_progress
+    sent = app_requests(execution)
+    progress = [r["params"] for r in sent if r["operator_uri"] == "set_progress"]
+    assert [p["progress"] for p in progress] == [0.5, 1.0]  # one update per batch of 2, as it happens
+    assert progress[-1]["label"] == "segmented 4 of 4 samples"
+    assert [r["operator_uri"] for r in sent[-2:]] == ["reload_dataset", "show_output"]
+    assert photos.first().metadata.width > 0  # missing image metadata is filled in
 
 
 @pytest.mark.slow
@@ -127,6 +142,26 @@ def test_semantic_segmentation_field_matches_the_semantic_map(photos, engine):
     sample = photos.first()
     expected = engine.segment(sample.filepath, ["cat", "table"])
     assert np.array_equal(sample.masks_semantic.mask, expected.semantic_map())
+
+
+@pytest.fixture
+def video_dataset(tmp_path):
+    dataset = fo.Dataset()
+    dataset.add_sample(fo.Sample(filepath=str(tmp_path / "clip.mp4")))
+    yield dataset
+    dataset.delete()
+
+
+def test_a_video_dataset_is_refused_when_the_form_is_resolved(video_dataset):
+    ctx = ExecutionContext(request_params={"dataset_name": video_dataset.name, "params": {}})
+    form = SegmentWithText().resolve_input(ctx).type.properties
+    assert form["unsupported_media_type"].invalid and "video" in form["unsupported_media_type"].error_message
+    assert "prompts" not in form  # nothing else to fill in
+    for delegate in (False, True):
+        with pytest.raises(Exception, match="Validation error.*media type is 'video'"):  # neither run nor queued
+            foo.execute_operator(OPERATOR_URI, dataset=video_dataset, request_delegation=delegate,
+                                 params={"prompts": ["cat"], "model": "tiny-random"})
+    assert DelegatedOperationService().get_queued_operations(dataset_name=video_dataset.name) == []
 
 
 def test_large_targets_default_to_delegated_execution(photos):
