@@ -34,14 +34,26 @@ from litetext.coco import CocoBuilder
 
 log = logging.getLogger("litetext.gradio")
 
+#: Seconds of GPU time a ZeroGPU Space reserves for one model call (`spaces.GPU(duration=...)`; its default is
+#: 60). One image and its prompts take well under a second on its GPUs; the margin covers a freshly forked worker
+#: moving the preloaded weights to the GPU. A shorter reservation gets a GPU sooner.
+GPU_DURATION_S = 30
+
 try:  # ZeroGPU Spaces: GPU work must run inside functions wrapped with spaces.GPU; elsewhere a no-op.
+    # (`spaces` must come before CUDA is initialised: it is, as litetext imports torch only on first use.)
     import spaces  # type: ignore[import-not-found]
 
-    gpu = spaces.GPU
+    gpu = spaces.GPU(duration=GPU_DURATION_S)
 except ImportError:  # pragma: no cover - depends on the environment
     def gpu(fn):
         """No-op stand-in for `spaces.GPU` outside Hugging Face Spaces."""
         return fn
+
+
+def on_zerogpu() -> bool:
+    """Whether this process is a ZeroGPU Space (the variable the `spaces` package itself reads)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")
+
 
 #: Offline pair used by `--model tiny-random`: a random LiteText student and a random SAM3 teacher.
 OFFLINE_MODELS = ("tiny-random", "tiny-random-sam3")
@@ -62,7 +74,8 @@ class AppConfig:
     """How the app runs: the default model, the models offered, and resource limits.
 
     `models` defaults to the offline pair when `model` is a tiny-random alias, else to every registered
-    checkpoint published on the hub (plus `model` itself). `teacher` is the model of the side-by-side mode.
+    checkpoint whose hub id is confirmed (`ModelSpec.verified`), plus `model` itself. `teacher` is the model of
+    the side-by-side mode; `preload` sets it to None (no side-by-side mode) when it cannot load.
     The model runs once per request at `run_threshold`, keeping at most `max_instances`; the score slider
     then only filters that result.
     """
@@ -84,8 +97,7 @@ class AppConfig:
             if offline:
                 self.models = list(OFFLINE_MODELS)
             else:
-                self.models = [s.alias for s in litetext.list_models()
-                               if s.repo_id is not None and s.alias not in OFFLINE_MODELS]
+                self.models = [s.alias for s in litetext.list_models() if s.verified and s.repo_id is not None]
         if self.model not in self.models:
             self.models.insert(0, self.model)
         if self.teacher is None:
@@ -489,7 +501,9 @@ Upload an image, type one or more noun phrases separated by commas (each is a co
 Every instance is shown in its prompt's colour; pick a table row to highlight it. The score slider re-filters
 instantly without the model; a new prompt on the same image reuses its cached image features."""
 
-CSS = "#timings {font-size: 0.9em} footer {display: none !important}"
+CSS = "#timings {font-size: 0.9em}"
+#: The page footer's links: "Use via API" (the /segment docs the README points to), "Built with Gradio", Settings.
+FOOTER_LINKS = ["api", "gradio", "settings"]
 
 
 def theme() -> gr.themes.Base:
@@ -514,7 +528,8 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                                         placeholder="e.g. cat, coffee cup, person", elem_id="prompts", lines=1)
                 with gr.Row():
                     model_in = gr.Dropdown(config.models, value=config.model, label="Model", scale=2)
-                    compare_in = gr.Checkbox(label=f"Side by side with {config.teacher}", value=False, scale=1)
+                    compare_in = gr.Checkbox(label=f"Side by side with {config.teacher}", value=False, scale=1,
+                                             visible=config.teacher is not None)
                 segment_btn = gr.Button("Segment", variant="primary", elem_id="segment-btn")
                 score_in = gr.Slider(0.05, 0.95, value=0.5, step=0.01, label="Score threshold (instant, no model)",
                                      elem_id="score-threshold")
@@ -623,15 +638,37 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **kwargs: Any):
-    """`demo.launch` with the app's theme, CSS and upload limit (keyword arguments override them)."""
-    options: dict[str, Any] = {"theme": theme(), "css": CSS, "max_file_size": "50mb"}
+    """`demo.launch` with the app's theme, CSS, footer links and upload limit (keyword arguments override them)."""
+    options: dict[str, Any] = {"theme": theme(), "css": CSS, "max_file_size": "50mb", "footer_links": FOOTER_LINKS}
     options.update(kwargs)
     return demo.launch(**options)
 
 
-def preload(config: AppConfig) -> None:
-    """Load the default model now, so the first request is fast (and on ZeroGPU, before any GPU call)."""
+def preload(config: AppConfig, every_model: bool | None = None) -> None:
+    """Load the default model now, so the first request is fast; with `every_model` also every other offered
+    model and the teacher, and stop offering (remove from `config`) those that cannot load.
+
+    `every_model` defaults to `on_zerogpu()`: ZeroGPU runs `run_model` in a worker process forked from this one,
+    so only weights loaded here, before the first call, reach every worker; a model first loaded inside a worker
+    is lost with it. A default model that cannot load raises.
+    """
     litetext.load(config.model, device=config.device, dtype=config.dtype)
+    if every_model is None:
+        every_model = on_zerogpu()
+    if not every_model:
+        return
+    unavailable = set()
+    for model in dict.fromkeys([*config.models, config.teacher]):
+        if model is None or model == config.model:
+            continue
+        try:
+            litetext.load(model, device=config.device, dtype=config.dtype)
+        except Exception as error:  # noqa: BLE001 - whatever the cause, a model that cannot load is not offered
+            log.warning("not offering %s: it cannot load (%s)", model, error)
+            unavailable.add(model)
+    config.models = [m for m in config.models if m not in unavailable]
+    if config.teacher in unavailable:
+        config.teacher = None
 
 
 def __getattr__(name: str) -> Any:
@@ -643,7 +680,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-if __name__ == "__main__":
-    demo = build_demo()
-    preload(demo.litetext_config)
+if __name__ == "__main__":  # a Space runs this: it offers only the models that loaded at start-up
+    space_config = AppConfig.from_env()
+    preload(space_config, every_model=True)
+    demo = build_demo(space_config)
     launch(demo)

@@ -52,6 +52,7 @@ def test_config_offers_the_offline_pair_for_tiny_random(config):
     online = app.AppConfig(model="s0-16", work_dir=config.work_dir)
     assert "s0-16" in online.models and "sam3" in online.models and online.teacher == "sam3"
     assert "s0-32" not in online.models  # not published on the hub
+    assert "s1-16" not in online.models  # its hub id is unconfirmed
 
 
 def test_segment_shows_instances_as_overlay_and_table(config, cat_photo):

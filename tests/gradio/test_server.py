@@ -143,3 +143,22 @@ def test_the_page_segments_an_uploaded_photo_in_a_real_browser(server, cat_photo
         finally:
             browser.close()
 
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_the_use_via_api_link_in_the_footer_opens_the_segment_endpoint_docs(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(server)
+            link = page.locator("footer").get_by_text("Use via API")
+            link.wait_for(state="visible", timeout=60_000)
+            link.click()
+            page.get_by_text("/segment").first.wait_for(state="visible", timeout=30_000)
+            docs = page.locator(".api-docs").inner_text()
+            assert "/segment" in docs and "prompts" in docs
+        finally:
+            browser.close()
