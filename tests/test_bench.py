@@ -99,3 +99,11 @@ def test_a_mixed_reference_dtype_is_refused_clearly(checkpoints):
     with pytest.raises(litetext.InputError, match="mixes dtypes; the plain transformers loops need one"):
         run_bench(model=str(checkpoints["sam3"]), device="cpu", reference_dtype="bf16-vision", images=1,
                   size=(96, 64), prompts=1, log=lambda line: None)
+
+
+def test_video_bench_samples_memory_and_tracker_state_as_it_goes(capsys):
+    assert main(["bench", "--model", "tiny-random-tracker", "--device", "cpu", "--video", "6", "--size", "96x72",
+                 "--prompts", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "ms per frame" in out and "| frame | host MB | tracker state MB | objects |" in out
+    assert out.count("\n| ") >= 7  # header + one row per sampled frame (0, and every tenth of six frames)

@@ -458,3 +458,82 @@ def save_json(report: BenchReport, path: str) -> None:
     """Write the report, with ratios and agreement, as JSON."""
     with open(path, "w") as file:
         json.dump(report.to_dict(), file, indent=2)
+
+
+# Video ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoBenchReport:
+    """Tracking through a long synthetic video: time per frame, and host memory and tracker state as it goes."""
+
+    settings: dict[str, Any]
+    machine: dict[str, Any]
+    ms_per_frame: float = 0.0
+    #: (frame index, resident host MB, tracker state MB, objects in the frame) every tenth of the video.
+    samples: list[tuple[int, float, float, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def table(self) -> str:
+        lines = [f"{self.ms_per_frame:,.1f} ms per frame (mean after the first frame)", "",
+                 "| frame | host MB | tracker state MB | objects |", "|---|---|---|---|"]
+        lines += [f"| {i} | {host:,.0f} | {state:,.2f} | {objects} |" for i, host, state, objects in self.samples]
+        return "\n".join(lines)
+
+
+def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto", dtype: str = "auto",
+                    frames: int = 1000, size: tuple[int, int] = (640, 480), prompts: int = 2,
+                    log: Callable[[str], None] = print) -> VideoBenchReport:
+    """Track `prompts` through a synthetic video of `frames` frames (a photo sliding by, generated on the fly, so
+    the video itself costs no memory) in streaming mode. `model` is an alias, hub id or directory with a tracker, or
+    a full-size random architecture (`random-s0`, ...) with SAM3's random full-size tracker."""
+    import torch
+
+    from .engine import Engine, load
+    from .loading import resolve_device, resolve_dtypes
+    from .tracking import VideoTracker, state_bytes
+
+    resolved_device = resolve_device(device)
+    if model in RANDOM_VARIANTS:
+        from .testing import build_full_size_random_model, build_full_size_random_video_tracker
+
+        log(f"building a full-size random {model} model with SAM3's tracker (cost does not depend on weights)...")
+        vision_dtype, text_dtype = resolve_dtypes(dtype, resolved_device)
+        network, processor = build_full_size_random_model(RANDOM_VARIANTS[model], dtype=text_dtype,
+                                                          device=resolved_device)
+        image_tracker, config, video_tracker = build_full_size_random_video_tracker(network, dtype=text_dtype,
+                                                                                    device=resolved_device)
+        engine = Engine(network, processor, name=model, tracker=image_tracker)
+        engine._video_tracker = VideoTracker(engine, config=config, video_tracker=video_tracker)
+    else:
+        engine = load(model, device=device, dtype=dtype)
+    prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
+    photo = _photos(1, size)[0]
+    step = max(1, size[0] // 200)
+
+    def video():
+        for i in range(frames):
+            shift = (i * step) % size[0]
+            yield photo.transform(photo.size, 0, (1, 0, -shift, 0, 1, 0))  # 0: Image.AFFINE
+
+    report = VideoBenchReport(
+        settings={"model": model, "device": resolved_device, "dtype": engine.info.dtype, "frames": frames,
+                  "size": list(size), "prompts": prompt_list, "mode": "stream"},
+        machine=_machine(resolved_device))
+    marks = {max(0, round(frames * k / 10) - 1) for k in range(1, 11)} | {0}
+    started = first = None
+    for tracked in engine.track(video(), prompt_list, mode="stream"):
+        if started is None:
+            first = time.perf_counter()
+        if tracked.index in marks:
+            state = state_bytes(engine._video_tracker.session) / 2**20
+            report.samples.append((tracked.index, _rss_mb(), state, len(tracked.result)))
+            log(f"  frame {tracked.index}: host {_rss_mb():,.0f} MB, tracker state {state:,.2f} MB, "
+                f"{len(tracked.result)} objects")
+        started = time.perf_counter()
+    if resolved_device.startswith("cuda"):
+        torch.cuda.synchronize()
+    report.ms_per_frame = (started - first) * 1e3 / max(1, frames - 1)
+    return report

@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--reference-dtype", metavar="DTYPE",
                        help="run the baselines in this dtype (e.g. fp32) and litetext in --dtype, to measure an "
                             "inexact mode by recall and mask IoU instead of requiring identical results")
+    bench.add_argument("--video", type=int, metavar="FRAMES",
+                       help="instead: track --prompts prompts through a synthetic video of FRAMES frames (streamed, "
+                            "--size) and report ms per frame, host memory and tracker state as it goes; the model "
+                            "needs a tracker (random-s0 ... bring SAM3's random full-size one)")
     bench.add_argument("--json", help="also write the report as JSON to this file")
     bench.add_argument("--plot", help="also write a bar chart (PNG; needs matplotlib) to this file")
     bench.set_defaults(run=run_bench)
@@ -271,10 +275,19 @@ def _save_overlay(result, image, path: Path) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from .bench import plot, run_bench, save_json
+    from .bench import plot, run_bench, run_video_bench, save_json
     from .loading import resolve_device
 
     width, _, height = args.size.partition("x")
+    if args.video:
+        video = run_video_bench(model=args.model, device=args.device, dtype=args.dtype, frames=args.video,
+                                size=(int(width), int(height)), prompts=args.prompts,
+                                log=lambda line: print(line, file=sys.stderr))
+        settings = ", ".join(f"{k}={v}" for k, v in video.settings.items())
+        print(f"litetext bench (video): {settings}\nmachine: {video.machine}\n\n{video.table()}")
+        if args.json:
+            save_json(video, args.json)
+        return 0
     images = args.images or (8 if resolve_device(args.device) != "cpu" else 1)
     report = run_bench(model=args.model, device=args.device, dtype=args.dtype, images=images,
                        size=(int(width), int(height)), prompts=args.prompts, batch_size=args.batch_size,

@@ -594,7 +594,7 @@ class Engine:
         """
         if self.tracker is None:
             raise NoTrackerError()
-        if not self.tracker_checkpoint:
+        if self._video_tracker is None and not self.tracker_checkpoint:
             raise NoTrackerError("this engine's tracker was built in memory without a checkpoint; tracking needs "
                                  "the checkpoint's video tracker: load one with litetext.load(..., tracker=...)")
         prompts = normalize_prompts(prompts)

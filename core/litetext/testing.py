@@ -245,6 +245,21 @@ def build_full_size_random_tracker(detector, *, dtype=None, device: str = "cpu",
     return tracker.to(dtype=dtype or torch.float32).eval()
 
 
+def build_full_size_random_video_tracker(detector, *, dtype=None, device: str = "cpu", seed: int = 0):
+    """SAM3's full-size image tracker and video tracker with random weights around `detector` (sharing its ViT):
+    `(Sam3TrackerModel, Sam3VideoConfig, Sam3TrackerVideoModel without vision encoder)`, what
+    `litetext.tracking.VideoTracker` takes. For timing tracking without a download."""
+    import torch
+    from transformers import Sam3TrackerVideoConfig, Sam3TrackerVideoModel, Sam3VideoConfig
+
+    image_tracker = build_full_size_random_tracker(detector, dtype=dtype, device=device, seed=seed)
+    config = Sam3VideoConfig(detector_config=detector.config.to_dict(), tracker_config=Sam3TrackerVideoConfig())
+    torch.manual_seed(seed)
+    with torch.device(device):
+        video_tracker = Sam3TrackerVideoModel(config.tracker_config, remove_vision_encoder=True)
+    return image_tracker, config, video_tracker.to(dtype=dtype or torch.float32).eval()
+
+
 def _spread_scores(model) -> None:
     """Give the random model confident-looking outputs, as trained ones have.
 

@@ -86,7 +86,9 @@ def install_local_kernels() -> bool:
 class VideoTracker:
     """`Sam3VideoModel` built around an engine's detector and tracker (one per engine, made on first use)."""
 
-    def __init__(self, engine: Any):
+    def __init__(self, engine: Any, *, config: Any = None, video_tracker: Any = None):
+        """From the engine's `tracker_checkpoint`, or from a `Sam3VideoConfig` and a `Sam3TrackerVideoModel`
+        without vision encoder given directly (the bench's random full-size ones)."""
         import torch
         from transformers import AutoConfig, Sam3TrackerVideoModel, Sam3VideoModel, Sam3VideoProcessor
         from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
@@ -94,12 +96,13 @@ class VideoTracker:
         from .loading import _loading
 
         self.engine = engine
-        checkpoint = engine.tracker_checkpoint
-        with _loading(checkpoint):
-            config = AutoConfig.from_pretrained(checkpoint)
-            # The memory attention and encoder the image tracker lacks; the ViT stays the detector's.
-            video_tracker = Sam3TrackerVideoModel.from_pretrained(checkpoint, remove_vision_encoder=True,
-                                                                  dtype=engine.dtype, use_safetensors=True)
+        if video_tracker is None:
+            checkpoint = engine.tracker_checkpoint
+            with _loading(checkpoint):
+                config = AutoConfig.from_pretrained(checkpoint)
+                # The memory attention and encoder the image tracker lacks; the ViT stays the detector's.
+                video_tracker = Sam3TrackerVideoModel.from_pretrained(checkpoint, remove_vision_encoder=True,
+                                                                      dtype=engine.dtype, use_safetensors=True)
         with torch.device("meta"):  # every submodule is replaced below: allocate nothing
             model = Sam3VideoModel(config)
         model.detector_model = engine.model
