@@ -1,8 +1,9 @@
 """litetext for ComfyUI: SAM3-LiteText text-prompted segmentation nodes.
 
-ComfyUI loads this directory as a custom node pack and calls `comfy_entrypoint` (V3 node API). The nodes
-module imports `comfy_api`, so it is imported only then: the package itself stays importable outside
-ComfyUI (for `litetext comfyui install`). No downloads, no pip installs at import time.
+ComfyUI calls `comfy_entrypoint` (V3 node API), through the repository's root __init__.py for a clone in
+custom_nodes/, or on this directory linked there by `litetext comfyui install`. The nodes module imports
+`comfy_api`, so it is imported only then: the package itself stays importable outside ComfyUI. No downloads, no
+pip installs at import time.
 """
 
 from __future__ import annotations

@@ -60,10 +60,19 @@ def install(comfyui_dir: str | os.PathLike, *, name: str = PACK_NAME, copy: bool
     return target
 
 
+def pip_source() -> str:
+    """What `pip install` takes to install this litetext into another Python: the checkout the pack runs from
+    (editable), or the repository when litetext was installed from it."""
+    checkout = pack_dir().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "core" / "litetext").is_dir():
+        return f"-e {checkout}"
+    return '"litetext @ git+https://github.com/litetext/litetext"'
+
+
 def run_install(args: argparse.Namespace) -> int:
     target = install(args.comfyui_dir, name=args.name, copy=args.copy, force=args.force)
     how = "copied to" if args.copy else "linked at"
     print(f"LiteText nodes {how} {target}")
-    print("Install litetext into ComfyUI's Python too (pip install -r "
-          f"{target / 'requirements.txt'}), then restart ComfyUI.")
+    print(f"Install litetext into ComfyUI's Python too (skip if it is this one), then restart ComfyUI:\n"
+          f"  <ComfyUI's python> -m pip install {pip_source()}")
     return 0

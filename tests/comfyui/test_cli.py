@@ -29,8 +29,9 @@ def test_install_links_the_pack_into_custom_nodes(tmp_path, capsys):
     assert run("comfyui", "install", "--comfyui-dir", str(comfyui)) == 0
     target = comfyui / "custom_nodes" / PACK_NAME
     assert target.is_symlink() and target.resolve() == pack_dir()
-    assert (target / "__init__.py").is_file() and (target / "example_workflows").is_dir()
-    assert str(target) in capsys.readouterr().out
+    assert (target / "__init__.py").is_file() and (target / "example_workflows" / "litetext_segment.json").is_file()
+    out = capsys.readouterr().out
+    assert str(target) in out and "pip install -e " + str(pack_dir().parents[1]) in out  # litetext from here
     assert run("comfyui", "install", "--comfyui-dir", str(comfyui)) == 0  # idempotent
 
 
@@ -39,6 +40,8 @@ def test_install_copy_mode_copies_files(tmp_path):
     run("comfyui", "install", "--comfyui-dir", str(comfyui), "--copy")
     target = comfyui / "custom_nodes" / PACK_NAME
     assert not target.is_symlink() and (target / "nodes.py").is_file()
+    assert (target / "example_workflows" / "litetext_segment.jpg").is_file()  # the linked folder's files, copied
+    assert (target / "api_workflows" / "litetext_segment_api.json").is_file()
     assert not list(target.rglob("__pycache__"))
 
 

@@ -126,3 +126,16 @@ def test_nan_and_out_of_range_thresholds_are_a_clear_error(model, pixels, which,
 
 def test_the_node_still_works_after_bad_inputs(model, pixels):
     assert_same(segment(model, as_image(pixels)), expected(pixels))
+
+
+@pytest.mark.parametrize(("boxes", "match"), [
+    ("10, 10, 20, 20", "must be a BOUNDING_BOX value"),
+    ({"x": 1, "y": 2}, "x, y, width, height"),
+    ({"x": "left", "y": 0, "width": 4, "height": 4}, "x, y, width, height"),
+    ([[{"x": 0, "y": 0, "width": 4, "height": 4}]] * 2, "2 lists of boxes for a batch of 1"),
+    ({"x": 0, "y": 0, "width": W + 5, "height": 4}, "outside"),
+    ({"x": 5, "y": 5, "width": -3, "height": 4}, "empty or inverted"),
+    ({"x": math.nan, "y": 0, "width": 4, "height": 4}, "NaN or infinite"),
+])
+def test_bad_exemplar_boxes_are_a_clear_error(model, pixels, boxes, match):
+    refused(model, as_image(pixels), match, boxes=boxes)

