@@ -1,7 +1,8 @@
 """Label Studio ML backend for litetext: text-prompted pre-annotation with SAM3-LiteText.
 
-Each label of a BrushLabels, PolygonLabels or RectangleLabels control is a text prompt; the backend answers
-Label Studio's ML backend protocol (/health, /setup, /predict, /webhook, /metrics). Start it with
+Each label of a BrushLabels, PolygonLabels or RectangleLabels control is a text prompt (and each label of the
+Labels on a Video is tracked through it, as VideoRectangle sequences); the backend answers Label Studio's ML
+backend protocol (/health, /setup, /predict, /webhook, /metrics). Start it with
 `litetext label-studio --port 9090`, or build the ASGI app yourself:
 
     >>> from litetext_label_studio import create_app, BackendSettings
@@ -10,11 +11,11 @@ Label Studio's ML backend protocol (/health, /setup, /predict, /webhook, /metric
 
 from __future__ import annotations
 
-from .config import ControlSpec, LabelConfigError, LabelSpec, ParsedConfig, parse_label_config
+from .config import ControlSpec, LabelConfigError, LabelSpec, ParsedConfig, VideoSpec, parse_label_config
 from .settings import BackendSettings
 
 __all__ = ["BackendSettings", "ControlSpec", "LabelConfigError", "LabelSpec", "LitetextModel", "ParsedConfig",
-           "create_app", "parse_label_config", "serve"]
+           "VideoSpec", "create_app", "parse_label_config", "serve"]
 
 
 def __getattr__(name: str):

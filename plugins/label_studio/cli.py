@@ -16,11 +16,16 @@ def register(subparsers) -> None:
     )
     add_model_arguments(parser)
     parser.set_defaults(model=None, device=None, dtype=None)  # the environment fills what the command omits
+    parser.add_argument("--tracker", default=None,
+                        help="compose SAM3's tracker with the model, for keypoint clicks and video tracking: alias, "
+                             "hub id or directory, e.g. sam3 (env LITETEXT_TRACKER; default: the model's own)")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: %(default)s)")
     parser.add_argument("-p", "--port", type=int, default=9090, help="port (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=None, help="instance score threshold (default 0.5)")
     parser.add_argument("--mask-threshold", type=float, default=None, help="mask probability threshold (0.5)")
     parser.add_argument("--max-instances", type=int, default=None, help="keep at most this many per control")
+    parser.add_argument("--max-video-frames", type=int, default=None,
+                        help="track at most this many frames of each video (env LITETEXT_MAX_VIDEO_FRAMES)")
     parser.add_argument("--workers", type=int, default=None, help="server processes (env WORKERS, default 1)")
     parser.add_argument("--threads", type=int, default=None, help="predictions at once per process (THREADS)")
     parser.add_argument("--allowed-root", action="append", default=None,
@@ -37,8 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from .settings import BackendSettings
 
     settings = BackendSettings.from_env(
-        model=args.model, device=args.device, dtype=args.dtype, threshold=args.threshold,
-        mask_threshold=args.mask_threshold, max_instances=args.max_instances, workers=args.workers,
+        model=args.model, tracker=args.tracker, device=args.device, dtype=args.dtype, threshold=args.threshold,
+        mask_threshold=args.mask_threshold, max_instances=args.max_instances,
+        max_video_frames=args.max_video_frames, workers=args.workers,
         threads=args.threads, log_level=args.log_level.upper() if args.log_level else None,
     )
     if args.allowed_root:

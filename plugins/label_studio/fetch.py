@@ -1,4 +1,4 @@
-"""Fetch task images the way Label Studio serves them.
+"""Fetch task images and videos the way Label Studio serves them.
 
 - `/data/upload/...`, `/data/local-files/?d=...`, `/tasks/.../resolve/...` and other paths relative to Label
   Studio: fetched from Label Studio with its API key (`Authorization: Token ...`, or `Bearer` after refreshing
@@ -8,16 +8,20 @@
 - `http(s)://` URLs: fetched directly; the API key is sent only to Label Studio's own origin.
 - `data:` URIs are decoded; plain file paths are read only under the allowed roots.
 
-Downloads are capped at `max_image_bytes`. The API key is never logged.
+Downloads are capped at `max_bytes` (a video's own cap is passed to `fetch_file`). The API key is never logged.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import os
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 from litetext import InvalidImageError
@@ -26,11 +30,12 @@ _LS_PREFIXES = ("/data/", "/tasks/", "/storage-data/", "/api/", "/projects/")
 
 
 class ImageFetchError(InvalidImageError):
-    """A task's image could not be fetched (network, HTTP status, size, or a refused path)."""
+    """A task's image (or video) could not be fetched (network, HTTP status, size, or a refused path)."""
 
 
 class ImageFetcher:
-    """Turns the image reference in a task into bytes. Thread-safe; one HTTP connection pool per fetcher."""
+    """Turns the image or video reference in a task into bytes, or a file. Thread-safe; one HTTP connection pool
+    per fetcher."""
 
     def __init__(self, label_studio_url: str | None, api_key: str | None, *, allowed_roots=(),
                  max_bytes: int = 64 << 20, timeout: float = 30.0):
@@ -52,16 +57,43 @@ class ImageFetcher:
 
     def fetch(self, reference: str) -> bytes:
         """The bytes of the image `reference` names; raises `ImageFetchError` saying why not."""
+        kind, where, headers = self._locate(reference)
+        if kind == "data":
+            return self._data_uri(where, self.max_bytes)
+        if kind == "local":
+            return self._local_file(where, self.max_bytes).read_bytes()
+        chunks: list[bytes] = []
+        self._http(where, headers, self.max_bytes, chunks.append)
+        return b"".join(chunks)
+
+    def fetch_file(self, reference: str, directory: str | os.PathLike, *, max_bytes: int | None = None) -> Path:
+        """The file `reference` names, on disk (a video, read by path): a local file under the allowed roots as it
+        is, anything else downloaded into `directory` (a scratch folder the caller removes, partial downloads
+        included), at most `max_bytes` (default the fetcher's limit)."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        kind, where, headers = self._locate(reference)
+        if kind == "local":
+            return self._local_file(where, limit)
+        suffix = Path(urlsplit(where).path).suffix if kind == "http" else ""
+        with tempfile.NamedTemporaryFile("wb", dir=directory, suffix=suffix[:8], delete=False) as file:
+            if kind == "data":
+                file.write(self._data_uri(where, limit))
+            else:
+                self._http(where, headers, limit, file.write)
+        return Path(file.name)
+
+    def _locate(self, reference: str) -> tuple[str, Any, dict[str, str]]:
+        """Where `reference` is: ("data", the URI, {}), ("local", (path, relative), {}) or ("http", url, headers)."""
         if not isinstance(reference, str) or not reference.strip():
-            raise ImageFetchError(f"the task's image reference is empty or not text: {reference!r}")
+            raise ImageFetchError(f"the task's file reference is empty or not text: {reference!r}")
         reference = reference.strip()
         if reference.startswith("data:"):
-            return self._data_uri(reference)
+            return "data", reference, {}
         parts = urlsplit(reference)
         if parts.scheme in ("http", "https"):
-            return self._http(reference, self._auth_headers() if self._same_origin(reference) else {})
+            return "http", reference, self._auth_headers() if self._same_origin(reference) else {}
         if parts.scheme == "file":
-            return self._local(Path(unquote(parts.path)))
+            return "local", (Path(unquote(parts.path)), False), {}
         if parts.scheme:
             raise ImageFetchError(
                 f"{reference}: unsupported URL scheme {parts.scheme!r}; connect the cloud storage in Label Studio "
@@ -71,31 +103,32 @@ class ImageFetcher:
             document = parse_qs(parts.query).get("d", [""])[0]
             if not document:
                 raise ImageFetchError(f"{reference}: local-files URL without a ?d= path")
-            return self._local(Path(document), relative=True)
+            return "local", (Path(document), True), {}
         if parts.path.startswith(_LS_PREFIXES):
             if self.label_studio_url is None:
                 raise ImageFetchError(
                     f"{reference} is served by Label Studio, but its URL is unknown: set LABEL_STUDIO_URL (and "
                     "LABEL_STUDIO_API_KEY) or connect the backend from Label Studio 1.11 or newer"
                 )
-            return self._http(urljoin(self.label_studio_url, reference.lstrip("/")), self._auth_headers())
-        return self._local(Path(reference))
+            return "http", urljoin(self.label_studio_url, reference.lstrip("/")), self._auth_headers()
+        return "local", (Path(reference), False), {}
 
     # Sources -----------------------------------------------------------------------------------------
 
-    def _data_uri(self, reference: str) -> bytes:
+    def _data_uri(self, reference: str, max_bytes: int) -> bytes:
         header, _, payload = reference.partition(",")
         if ";base64" not in header:
-            raise ImageFetchError("data: URI images must be base64-encoded")
-        if len(payload) * 3 // 4 > self.max_bytes:
-            raise ImageFetchError(f"data: URI image is larger than the {self.max_bytes:,}-byte limit")
+            raise ImageFetchError("data: URIs must be base64-encoded")
+        if len(payload) * 3 // 4 > max_bytes:
+            raise ImageFetchError(f"data: URI is larger than the {max_bytes:,}-byte limit")
         try:
             return base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
-            raise ImageFetchError("data: URI image is not valid base64") from None
+            raise ImageFetchError("data: URI is not valid base64") from None
 
-    def _local(self, path: Path, *, relative: bool = False) -> bytes:
-        """Read a file that lies under an allowed root (`relative`: `path` is relative to the roots)."""
+    def _local_file(self, where: tuple[Path, bool], max_bytes: int) -> Path:
+        """A file that lies under an allowed root (`relative`: its path is relative to the roots), size-checked."""
+        path, relative = where
         if relative:
             tail = path.relative_to(path.anchor) if path.is_absolute() else path
             candidates = [root / tail for root in self.allowed_roots]
@@ -111,12 +144,13 @@ class ImageFetcher:
         for resolved in inside:
             if resolved.is_file():
                 size = resolved.stat().st_size
-                if size > self.max_bytes:
-                    raise ImageFetchError(f"{path}: {size:,} bytes, more than the {self.max_bytes:,}-byte limit")
-                return resolved.read_bytes()
+                if size > max_bytes:
+                    raise ImageFetchError(f"{path}: {size:,} bytes, more than the {max_bytes:,}-byte limit")
+                return resolved
         raise ImageFetchError(f"{path}: no such file under the allowed roots")
 
-    def _http(self, url: str, headers: dict[str, str]) -> bytes:
+    def _http(self, url: str, headers: dict[str, str], max_bytes: int, write: Callable[[bytes], object]) -> None:
+        """Download `url` into `write`, chunk by chunk, refusing more than `max_bytes`."""
         import httpx
 
         shown = urlsplit(url)._replace(query="", fragment="").geturl()
@@ -126,15 +160,14 @@ class ImageFetcher:
                     hint = " (check LABEL_STUDIO_API_KEY)" if response.status_code in (401, 403) and headers else ""
                     raise ImageFetchError(f"{shown}: HTTP {response.status_code}{hint}")
                 declared = response.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise ImageFetchError(f"{shown}: {int(declared):,} bytes, more than the {self.max_bytes:,} limit")
-                chunks, size = [], 0
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise ImageFetchError(f"{shown}: {int(declared):,} bytes, more than the {max_bytes:,} limit")
+                size = 0
                 for chunk in response.iter_bytes():
                     size += len(chunk)
-                    if size > self.max_bytes:
-                        raise ImageFetchError(f"{shown}: larger than the {self.max_bytes:,}-byte limit")
-                    chunks.append(chunk)
-                return b"".join(chunks)
+                    if size > max_bytes:
+                        raise ImageFetchError(f"{shown}: larger than the {max_bytes:,}-byte limit")
+                    write(chunk)
         except httpx.HTTPError as error:
             raise ImageFetchError(f"{shown}: cannot download ({type(error).__name__}: {error})") from None
 

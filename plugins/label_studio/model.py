@@ -1,15 +1,18 @@
 """`LitetextModel`: the Label Studio ML backend model, shaped like `LabelStudioMLBase` (setup, predict, fit).
 
 Automatic pre-annotation: every label of every predicted control is a prompt; all prompts of a task run as one
-batched decode over one image encoding, and the tasks of a request go through `engine.segment_batch`.
-Interactive pre-annotation: a phrase typed in a `TextArea` returns every instance of it; a smart rectangle selects
-the ONE object it frames (as Label Studio's SAM backends do); keypoint clicks need a tracker on the engine.
+batched decode over one image encoding, and the tasks of a request go through `engine.segment_batch`. A video's
+labels are tracked through it (`engine.track`), one `videorectangle` region per object.
+Interactive pre-annotation: a phrase typed in a `TextArea` returns every instance of it; smart keypoints and a
+smart rectangle select the ONE object under them, as Label Studio's SAM backends do: with SAM3's tracker on the
+engine (`engine.segment_object`), else (a rectangle alone) by the text model's exemplar query.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import logging
+import tempfile
 import threading
 import uuid
 from collections.abc import Sequence
@@ -22,10 +25,11 @@ import numpy as np
 
 import litetext
 
-from .config import ControlSpec, LabelConfigError, ParsedConfig, parse_label_config
+from .config import ControlSpec, LabelConfigError, ParsedConfig, VideoSpec, parse_label_config
 from .fetch import ImageFetcher
 from .rle import mask_to_brush_rle
 from .settings import BackendSettings
+from .video import collect_tracks
 
 logger = logging.getLogger("litetext.label_studio")
 
@@ -117,9 +121,9 @@ class LitetextModel:
 
     def setup(self) -> None:
         """Check the labelling config (raises `LabelConfigError`) and make sure the engine is loaded."""
-        if self.label_config:
-            cached_config(self.label_config)
-        _ = self.state.engine  # load now, not on the first prediction
+        engine = self.state.engine  # load now, not on the first prediction
+        if self.label_config and cached_config(self.label_config).active_videos and not _has_tracker(engine):
+            raise LabelConfigError(str(NeedsTrackerError.for_engine(engine, "video tracking needs")))
 
     @property
     def parsed_config(self) -> ParsedConfig:
@@ -129,12 +133,12 @@ class LitetextModel:
 
     @property
     def model_version(self) -> str:
-        """Names the checkpoint and the thresholds, e.g. `litetext-s0-16-score0.5-mask0.5`."""
-        name = self.state.engine.info.model
-        if name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).is_dir():
-            name = Path(name).name  # a local checkpoint directory: its folder name
-        name = name.replace("/", "--")
+        """Names the checkpoint (and the tracker composed with it) and the thresholds, e.g.
+        `litetext-s0-16-score0.5-mask0.5` or `litetext-s0-16+sam3-score0.5-mask0.5`."""
         s = self.settings
+        name = _checkpoint_name(self.state.engine.info.model)
+        if s.tracker:
+            name += "+" + _checkpoint_name(s.tracker)
         version = f"litetext-{name}-score{s.threshold:g}-mask{s.mask_threshold:g}"
         if s.max_instances is not None:
             version += f"-max{s.max_instances}"
@@ -147,11 +151,15 @@ class LitetextModel:
         """Predictions for `tasks`, in order: `{"results": [...], "errors": [...]}`.
 
         Each result is `{"result": regions, "score": mean score, "model_version": ...}`; a task that failed (its
-        image could not be read, or it asked for something the model cannot do) gets `{"error": ...}` with no
-        `result` and is listed in `errors`; the others go on.
+        image or video could not be read, or it asked for something the model cannot do) gets `{"error": ...}` with
+        no `result` and is listed in `errors`; the others go on.
         """
         parsed = self.parsed_config
         interactive = _interactive_items(context)
+        if interactive and not parsed.active:
+            message = ("interactive prompts on video are not supported: video tasks are tracked automatically "
+                       "(Retrieve Predictions, or open the task with predictions on)")
+            return self._response(tasks, {}, {}, dict.fromkeys(range(len(tasks)), message))
         if interactive:
             return self._predict_interactive(tasks, parsed, interactive)
         return self._predict_automatic(tasks, parsed)
@@ -180,7 +188,7 @@ class LitetextModel:
         items = self.state.engine.segment_batch(
             [(loaded[(job[0], job[1])], job[3]) for job in runnable], None, batch_size=s.batch_size,
             threshold=threshold, mask_threshold=s.mask_threshold, min_area=s.min_area,
-        )
+        ) if runnable else []
         for item in items:
             index, image_key, controls, _ = runnable[item.index]
             if not item.ok:
@@ -190,7 +198,62 @@ class LitetextModel:
                 found = self._regions(control, item.result)
                 regions[index].extend(r for r, _ in found)
                 scores[index].extend(score for _, score in found)
+        for index in range(len(tasks)):
+            for spec in parsed.active_videos if index not in errors else ():
+                try:
+                    found = self._video_task(tasks[index], spec)
+                except litetext.LitetextError as error:
+                    errors.setdefault(index, str(error))
+                    break
+                regions[index].extend(r for r, _ in found)
+                scores[index].extend(score for _, score in found)
         return self._response(tasks, regions, scores, errors)
+
+    # Video ---------------------------------------------------------------------------------------------
+
+    def _video_task(self, task: dict[str, Any], spec: VideoSpec) -> list[tuple[dict[str, Any], float]]:
+        """One region per object `engine.track` follows through the task's video, labelled by its prompt's label.
+
+        The video is fetched like an image (capped at `max_video_bytes`) into a scratch folder removed afterwards;
+        errors name the task's video, never the scratch file.
+        """
+        s = self.settings
+        engine = self.state.engine
+        if not _has_tracker(engine):
+            raise NeedsTrackerError.for_engine(engine, "video tracking needs")
+        data = task.get("data") if isinstance(task.get("data"), dict) else {}
+        reference = data.get(spec.video_key)
+        if not isinstance(reference, str):
+            raise litetext.InvalidVideoError(f"task has no video under data[{spec.video_key!r}]")
+        label_of = spec.label_of_prompts()
+        framerate = spec.frames_per_second(data)
+        fetcher = self.state.fetcher(self.project_id)
+        with tempfile.TemporaryDirectory(prefix="litetext-video-") as scratch:
+            path = fetcher.fetch_file(reference, scratch, max_bytes=s.max_video_bytes)
+            try:
+                source = litetext.open_video(path)
+                frames = engine.track(source, list(label_of), max_frames=s.max_video_frames,
+                                      threshold=spec.score_threshold if spec.score_threshold is not None
+                                      else s.threshold, max_objects=spec.max_instances or s.max_instances)
+                tracks, count = collect_tracks(frames, framerate=framerate, min_area=s.min_area)
+            except litetext.LitetextError as error:
+                if str(path) not in str(error):
+                    raise
+                raise litetext.InvalidVideoError(str(error).replace(str(path), _describe(reference))) from None
+        if source.fps and abs(source.fps - framerate) > 0.01:
+            logger.warning("%s plays at %g fps but the Video tag's framerate is %g: Label Studio numbers frames by "
+                           "the framerate, so set framerate=\"%g\" on the Video tag", _describe(reference),
+                           source.fps, framerate, source.fps)
+        frames_count = max(source.frame_count or 0, count)
+        duration = frames_count / (source.fps or framerate)
+        out = []
+        for track in tracks:
+            value = {"framesCount": frames_count, "duration": duration, "sequence": track.keyframes,
+                     "labels": [label_of[track.prompt]]}
+            region = {"id": new_region_id(), "from_name": spec.name, "to_name": spec.to_name,
+                      "type": "videorectangle", "score": round(track.score, 6), "readonly": False, "value": value}
+            out.append((region, track.score))
+        return out
 
     # Interactive ---------------------------------------------------------------------------------------
 
@@ -198,9 +261,9 @@ class LitetextModel:
         regions: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(tasks))}
         scores: dict[int, list[float]] = {i: [] for i in range(len(tasks))}
         asked = InteractivePrompt.from_context(context_items)
-        if asked.keypoints and not getattr(self.state.engine, "has_tracker", False):
+        if asked.keypoints and not _has_tracker(self.state.engine):
             # Said once per task, before any image is fetched: no image would change the answer.
-            message = str(ClicksNeedTrackerError.for_engine(self.state.engine))
+            message = str(NeedsTrackerError.for_engine(self.state.engine, "keypoint clicks need"))
             return self._response(tasks, regions, scores, dict.fromkeys(range(len(tasks)), message))
         image_keys = {c.image_key for c in parsed.active}
         loaded, errors = self._fetch_all(tasks, [(i, key) for i in range(len(tasks)) for key in image_keys])
@@ -225,7 +288,8 @@ class LitetextModel:
         width, height = prepared.size
         boxes = [(rectangle.box(width, height), rectangle.label) for rectangle in asked.rectangles]
         if asked.keypoints:
-            return self._segment_clicks(prepared, controls, asked.keypoints, boxes[-1] if boxes else None)
+            return self._segment_clicks(prepared, controls, asked.keypoints, boxes[-1][0] if boxes else None,
+                                        asked.label)
         if asked.texts:
             return self._segment_typed(prepared, controls, asked.texts, boxes)
         outputs = []
@@ -234,20 +298,20 @@ class LitetextModel:
         return outputs
 
     def _segment_clicks(self, prepared, controls: list[ControlSpec], keypoints: list[DrawnRegion],
-                        box: tuple[list[float], str | None] | None) -> list[tuple[dict[str, Any], float]]:
-        """The object under the annotator's clicks (positive and negative keypoints, and a rectangle if drawn).
+                        box: list[float] | None, label: str | None) -> list[tuple[dict[str, Any], float]]:
+        """The object under the annotator's clicks (positive and negative keypoints, and the last rectangle drawn
+        as its box), with SAM3's tracker (`engine.segment_object`), named by the label of the last region drawn.
 
-        Clicks need SAM's tracker on the engine (`engine.segment_object`); the text-prompted model alone has no
-        point prompts, so without one the task gets an error saying what to load.
+        The text-prompted model alone has no point prompts, so without a tracker the task gets an error saying
+        what to load.
         """
         engine = self.state.engine
-        if not getattr(engine, "has_tracker", False):
-            raise ClicksNeedTrackerError.for_engine(engine)
+        if not _has_tracker(engine):
+            raise NeedsTrackerError.for_engine(engine, "keypoint clicks need")
         width, height = prepared.size
         points = [point.point(width, height) for point in keypoints]
         result = engine.segment_object(prepared, points=points, point_labels=[int(p.positive) for p in keypoints],
-                                       box=box[0] if box else None)
-        label = keypoints[-1].label or (box[1] if box else None)
+                                       box=box, label=label or "object")
         return self._object_regions(controls, result, label)
 
     def _segment_typed(self, prepared, controls: list[ControlSpec], texts: list[str],
@@ -277,10 +341,14 @@ class LitetextModel:
 
     def _select_object(self, prepared, controls: list[ControlSpec], box: list[float],
                        label: str | None) -> list[tuple[dict[str, Any], float]]:
-        """The ONE object a smart rectangle selects: the box runs as an exemplar (with the drawn label's prompts
-        when a control has that label, else alone), and the instance whose box overlaps the drawn box most wins."""
+        """The ONE object a smart rectangle selects. With a tracker, the box is its prompt, as in SAM's backends
+        (`engine.segment_object(box=...)`). Without one, the box runs as an exemplar (with the drawn label's
+        prompts when a control has that label, else alone), and the instance whose box overlaps it most wins."""
         s = self.settings
         engine = self.state.engine
+        if _has_tracker(engine):
+            return self._object_regions(controls, engine.segment_object(prepared, box=box, label=label or "object"),
+                                        label)
         spec = next((c.label(label) for c in controls if label and c.label(label)), None)
         options = dict(boxes=[box], box_labels=[1], threshold=self._threshold(controls),
                        mask_threshold=s.mask_threshold, min_area=max(1, s.min_area))
@@ -399,6 +467,13 @@ def brush_rle(mask: np.ndarray) -> list[int]:
     return mask_to_brush_rle(mask)
 
 
+def _checkpoint_name(name: str) -> str:
+    """An alias or hub id as it is (`/` as `--`); a local checkpoint directory by its folder name."""
+    if name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).is_dir():
+        name = Path(name).name
+    return name.replace("/", "--")
+
+
 def _group_by_image(controls) -> dict[str, list[ControlSpec]]:
     groups: dict[str, list[ControlSpec]] = {}
     for control in controls:
@@ -433,14 +508,23 @@ def best_box_match(result, box: Sequence[float]) -> int | None:
     return int(np.lexsort((-np.asarray(result.scores), -iou))[0])
 
 
-class ClicksNeedTrackerError(litetext.InputError):
-    """Keypoint clicks came in, and the engine has no tracker to segment the object under them."""
+def _has_tracker(engine: Any) -> bool:
+    return bool(getattr(engine, "has_tracker", False))
+
+
+class NeedsTrackerError(litetext.InputError):
+    """Keypoint clicks or a video came in, and the engine has no SAM3 tracker to answer them."""
 
     @classmethod
-    def for_engine(cls, engine: Any) -> ClicksNeedTrackerError:
-        return cls(f"keypoint clicks need a tracker, and this backend's engine (model {engine.info.model!r}) has "
-                   'none: it comes with litetext.load(model, tracker="sam3"). Meanwhile draw a smart rectangle '
-                   "around the object, or type a phrase")
+    def for_engine(cls, engine: Any, what_needs: str) -> NeedsTrackerError:
+        """The error for `what_needs` ("keypoint clicks need", "video tracking needs"), saying what to load."""
+        message = (f"{what_needs} SAM3's tracker, and this backend's model ({engine.info.model!r}) has none: "
+                   "start the backend with --tracker sam3 (LITETEXT_TRACKER=sam3, i.e. litetext.load(model, "
+                   'tracker="sam3")), or with a model that has one (sam3, or a checkpoint written by '
+                   "`litetext models assemble`)")
+        if what_needs.startswith("keypoint"):
+            message += ". Meanwhile draw a smart rectangle around the object, or type a phrase"
+        return cls(message)
 
 
 @dataclass(frozen=True)
@@ -458,28 +542,32 @@ class DrawnRegion:
             raise litetext.BoxError(f"the drawn region has no usable {key!r}: {self.value!r}") from None
 
     def box(self, width: int, height: int) -> list[float]:
-        """The rectangle in pixel xyxy, clipped to the image."""
+        """The rectangle in pixel xyxy, converted as Label Studio's SAM backends do (percent of the image, then
+        truncated to whole pixels: `[int(x), int(y), int(x + w), int(y + h)]`), and clipped to the image."""
         x, y = self._number("x") * width / 100, self._number("y") * height / 100
         w, h = self._number("width") * width / 100, self._number("height") * height / 100
-        return [max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)]
+        x1, y1, x2, y2 = int(x), int(y), int(x + w), int(y + h)
+        return [float(max(0, x1)), float(max(0, y1)), float(min(width, x2)), float(min(height, y2))]
 
     def point(self, width: int, height: int) -> tuple[float, float]:
-        """The keypoint in pixels."""
-        return self._number("x") * width / 100, self._number("y") * height / 100
+        """The keypoint in whole pixels, as Label Studio's SAM backends convert it: `(int(x), int(y))`."""
+        return float(int(self._number("x") * width / 100)), float(int(self._number("y") * height / 100))
 
 
 @dataclass(frozen=True)
 class InteractivePrompt:
-    """What an interactive request asks: typed phrases, smart rectangles, smart keypoints (Label Studio's context)."""
+    """What an interactive request asks: typed phrases, smart rectangles, smart keypoints (Label Studio's context),
+    and `label`, the label of the last region drawn (SAM's backends name the object by it)."""
 
     texts: list[str] = field(default_factory=list)
     rectangles: list[DrawnRegion] = field(default_factory=list)
     keypoints: list[DrawnRegion] = field(default_factory=list)
+    label: str | None = None
 
     @classmethod
     def from_context(cls, items: list[dict[str, Any]]) -> InteractivePrompt:
         """Read `context["result"]`; raises `LabelConfigError` if it holds nothing the backend can use."""
-        texts, rectangles, keypoints = [], [], []
+        texts, rectangles, keypoints, last_label = [], [], [], None
         for item in items:
             kind = item.get("type")
             value = item.get("value") if isinstance(item.get("value"), dict) else {}
@@ -491,14 +579,16 @@ class InteractivePrompt:
                              if isinstance(t, str) and t.strip())
             elif kind in ("rectanglelabels", "rectangle"):
                 rectangles.append(DrawnRegion(label, value))
+                last_label = label or last_label
             elif kind in ("keypointlabels", "keypoint"):
                 # SAM's convention: `is_positive` false (Alt held while clicking) marks a negative click.
                 keypoints.append(DrawnRegion(label, value, positive=bool(item.get("is_positive", True))))
+                last_label = label or last_label
         if not (texts or rectangles or keypoints):
             found = sorted({str(item.get("type")) for item in items}) or ["nothing"]
             raise LabelConfigError("interactive context has no text prompt (TextArea), smart rectangle or keypoint "
                                    f"to use (it has {', '.join(found)})")
-        return cls(texts, rectangles, keypoints)
+        return cls(texts, rectangles, keypoints, last_label)
 
 
 def _describe(reference: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.label_studio.label_studio_helpers import EXAMPLES, TOKEN
+from tests.label_studio.label_studio_helpers import EXAMPLES, TOKEN, VIDEO_LABELS, write_clip
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +33,20 @@ def engine(litetext_cache):
 
 
 @pytest.fixture(scope="session")
+def tracker_engine(litetext_cache):
+    """A tiny engine with SAM3's tracker: clicks (`segment_object`) and video tracking (`track`)."""
+    import litetext
+
+    return litetext.load("tiny-random-tracker", device="cpu")
+
+
+@pytest.fixture(scope="session")
 def image_root(tmp_path_factory) -> Path:
-    """A directory of real photos plus broken files, served by `image_server` and read as local files."""
+    """A directory of real photos plus broken files (and a small video clip, `clip.mp4`, and a broken one),
+    served by `image_server` and read as local files."""
     root = tmp_path_factory.mktemp("images")
+    write_clip(root / "clip.mp4")
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not really a video")
     for path in EXAMPLES.glob("*.jpg"):
         shutil.copy(path, root / path.name)
     (root / "upload" / "1").mkdir(parents=True)
@@ -43,6 +54,12 @@ def image_root(tmp_path_factory) -> Path:
     (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg")
     (root / "notes.txt").write_text("not an image")
     return root
+
+
+@pytest.fixture(scope="session")
+def clip_frames(tracker_engine, image_root):
+    """`engine.track` on the test clip with the video config's prompts, at the backend's score threshold."""
+    return list(tracker_engine.track(image_root / "clip.mp4", list(VIDEO_LABELS), threshold=0.5))
 
 
 class ServerURL(str):
@@ -106,3 +123,15 @@ def make_client(engine):
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+@pytest.fixture
+def tracker_client(tracker_engine):
+    """A TestClient around the backend on `tracker_engine` (tiny-random-tracker)."""
+    from starlette.testclient import TestClient
+
+    from litetext_label_studio import BackendSettings, create_app
+
+    settings = BackendSettings.from_env({}, model="tiny-random-tracker", device="cpu")
+    with TestClient(create_app(settings, engine=tracker_engine)) as client:
+        yield client

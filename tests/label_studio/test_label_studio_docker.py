@@ -80,7 +80,7 @@ def test_dockerignore_keeps_what_the_image_installs(path):
 
 
 def test_the_build_context_alone_builds_the_package_the_image_installs(tmp_path):
-    """`pip install /app[labelstudio]` in the image sees only the context: build the wheel from exactly that."""
+    """`pip install /app[labelstudio,video]` in the image sees only the context: build the wheel from exactly that."""
     patterns = dockerignore_patterns()
     context = tmp_path / "context"
     for directory, subdirectories, files in os.walk(ROOT):

@@ -18,6 +18,7 @@ from tests.label_studio.label_studio_helpers import (
     MIXED_CONFIG,
     SAM_CONFIG,
     TOKEN,
+    sam_pixels,
 )
 
 pytest.importorskip("starlette")
@@ -270,7 +271,7 @@ def test_a_smart_rectangle_selects_the_one_instance_that_best_matches_the_drawn_
     context = rectangle_context(EXAMPLES / "cat.jpg", 20.0, 10.0, 50.0, 60.0, "Cat")
     body = predict(client, [task(1, f"{image_server}/cat.jpg")], config=INTERACTIVE_CONFIG, context=context).json()
     [region] = body["results"][0]["result"]
-    box = [0.2 * width, 0.1 * height, 0.7 * width, 0.7 * height]
+    _, box = sam_pixels(context["result"][0]["value"], width, height)
     candidates = engine.segment(EXAMPLES / "cat.jpg", ["Cat"], boxes=[box], box_labels=[1]).filter(min_area=1)
     assert len(candidates) > 1  # several instances answer the exemplar query; only one comes back
     chosen = candidates[best_match(candidates, box)]
@@ -285,7 +286,7 @@ def test_a_box_whose_label_no_control_has_selects_one_object_by_the_box_alone(cl
     response = predict(client, [task(1, f"{image_server}/rocket.jpg")], config=INTERACTIVE_CONFIG, context=context)
     assert response.status_code == 200
     [region] = response.json()["results"][0]["result"]
-    box = [0.1 * width, 0.1 * height, 0.4 * width, 0.5 * height]
+    _, box = sam_pixels(context["result"][0]["value"], width, height)
     candidates = engine.segment(EXAMPLES / "rocket.jpg", None, boxes=[box], box_labels=[1]).filter(min_area=1)
     assert candidates.prompts == ["visual"] and len(candidates) > 1
     assert region["value"]["brushlabels"] == ["Cat"]  # the control's first label
@@ -306,7 +307,7 @@ def test_sam_config_smart_rectangle_returns_one_brush_mask_shaped_like_sams(clie
     context = rectangle_context(EXAMPLES / "cat.jpg", 20.0, 10.0, 50.0, 60.0, "Foreground", from_name="tag3")
     body = predict(client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG, context=context).json()
     [region] = body["results"][0]["result"]
-    box = [0.2 * width, 0.1 * height, 0.7 * width, 0.7 * height]
+    _, box = sam_pixels(context["result"][0]["value"], width, height)
     candidates = engine.segment(EXAMPLES / "cat.jpg", ["Foreground"], boxes=[box], box_labels=[1]).filter(min_area=1)
     assert set(region) == {"id", "from_name", "to_name", "type", "value", "score", "original_width",
                            "original_height", "image_rotation", "readonly"}  # the keys SAM's backends send
@@ -334,7 +335,7 @@ def test_a_smart_rectangle_returns_its_object_as_a_mask_and_a_polygon_where_the_
     context = rectangle_context(EXAMPLES / "cat.jpg", 20.0, 10.0, 50.0, 60.0, "Cat")
     regions = predict(client, [task(1, f"{image_server}/cat.jpg")], config=config, context=context).json()[
         "results"][0]["result"]
-    box = [0.2 * width, 0.1 * height, 0.7 * width, 0.7 * height]
+    _, box = sam_pixels(context["result"][0]["value"], width, height)
     candidates = engine.segment(EXAMPLES / "cat.jpg", ["Cat"], boxes=[box], box_labels=[1]).filter(min_area=1)
     chosen = candidates.select([best_match(candidates, box)])
     [brush] = [r for r in regions if r["type"] == "brushlabels"]
@@ -352,13 +353,16 @@ def test_two_interactive_calls_on_one_task_never_reuse_a_region_id(client, image
     assert len(ids) > 4 and len(set(ids)) == len(ids)
 
 
+def keypoint(x: float, y: float, label: str = "Foreground", positive: bool = True) -> dict:
+    """A smart keypoint click as Label Studio sends it (the SAM example's own test payload, at our coordinates)."""
+    return {"original_width": 451, "original_height": 300, "image_rotation": 0,
+            "value": {"x": x, "y": y, "width": 0.32, "labels": [label], "keypointlabels": [label]},
+            "is_positive": positive, "id": f"k{x:g}-{y:g}", "from_name": "tag2", "to_name": "image",
+            "type": "keypointlabels", "origin": "manual"}
+
+
 def keypoint_context(positive: bool = True) -> dict:
-    """What Label Studio sends for a smart keypoint click (the SAM example's own test payload, on our image)."""
-    return {"result": [{"original_width": 451, "original_height": 300, "image_rotation": 0,
-                        "value": {"x": 49.4, "y": 59.9, "width": 0.32, "labels": ["Foreground"],
-                                  "keypointlabels": ["Foreground"]},
-                        "is_positive": positive, "id": "fBWv1t0S2L", "from_name": "tag2", "to_name": "image",
-                        "type": "keypointlabels", "origin": "manual"}]}
+    return {"result": [keypoint(49.4, 59.9, positive=positive)]}
 
 
 def test_a_keypoint_click_without_a_tracker_fails_the_task_with_a_message_naming_the_tracker(client, image_server):
@@ -367,49 +371,86 @@ def test_a_keypoint_click_without_a_tracker_fails_the_task_with_a_message_naming
     assert response.status_code == 200  # Label Studio relays a 200's per-task error; a 4xx would lose the text
     [result] = response.json()["results"]
     assert "result" not in result
-    assert "keypoint clicks need a tracker" in result["error"] and 'tracker="sam3"' in result["error"]
+    assert "keypoint clicks need SAM3's tracker" in result["error"] and "--tracker sam3" in result["error"]
     assert response.json()["errors"][0]["error"] == result["error"]
     assert image_server.seen == []  # nothing fetched for a request that cannot be answered
 
 
-class TrackerEngine:
-    """The engine with the click interface the tracker will bring (`has_tracker`, `segment_object`), answered here
-    by a box query around the click so the backend's click route can be tested before the tracker exists."""
+# With SAM3's tracker (tiny-random-tracker): clicks and boxes go to engine.segment_object, as in SAM's backends.
 
-    has_tracker = True
-
-    def __init__(self, engine):
-        self.engine, self.calls = engine, []
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
-    def segment_object(self, image, *, points, point_labels, box=None):
-        self.calls.append((points, point_labels, box))
-        x, y = points[0]
-        return self.engine.segment(image, None, boxes=[box or [x - 40, y - 40, x + 40, y + 40]], box_labels=[1],
-                                   max_instances=1)
+CAT = EXAMPLES / "cat.jpg"
 
 
-def test_keypoint_clicks_go_to_the_engines_tracker_in_pixels_with_their_signs(engine, image_server):
-    from starlette.testclient import TestClient
+def with_controls(config: str, controls: str) -> str:
+    """`config` with `controls` added at the end of its outer <View>."""
+    head, _, tail = config.rpartition("</View>")
+    return head + controls + "</View>" + tail
 
-    from litetext_label_studio import BackendSettings, create_app
 
-    tracking = TrackerEngine(engine)
-    settings = BackendSettings.from_env({}, model="tiny-random", device="cpu")
-    with TestClient(create_app(settings, engine=tracking)) as client:
-        context = keypoint_context(positive=False)
-        context["result"].insert(0, {**keypoint_context()["result"][0], "value": {
-            "x": 25.0, "y": 50.0, "keypointlabels": ["Foreground"]}})
-        response = predict(client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG, context=context)
-    [(points, labels, box)] = tracking.calls
-    width, height = litetext.load_image(EXAMPLES / "cat.jpg").size
-    assert points == [pytest.approx((0.25 * width, 0.5 * height)), pytest.approx((0.494 * width, 0.599 * height))]
-    assert labels == [1, 0] and box is None
-    regions = response.json()["results"][0]["result"]
-    assert len(regions) == 1 and regions[0]["from_name"] == "tag"
-    assert regions[0]["value"]["brushlabels"] == ["Foreground"]
+def brush_regions(client, image_server, context: dict, config: str = SAM_CONFIG) -> list[dict]:
+    response = predict(client, [task(1, f"{image_server}/cat.jpg")], config=config, context=context)
+    assert response.status_code == 200 and response.json()["errors"] == [], response.text
+    return response.json()["results"][0]["result"]
+
+
+def test_positive_and_negative_clicks_return_the_mask_segment_object_gives_for_the_same_pixels(
+        tracker_client, tracker_engine, image_server):
+    width, height = litetext.load_image(CAT).size
+    clicks = [keypoint(25.0, 50.0), keypoint(70.3, 40.7, "Background", positive=False)]
+    [region] = brush_regions(tracker_client, image_server, {"result": clicks})
+    points = [sam_pixels(click["value"], width, height)[0] for click in clicks]
+    expected = tracker_engine.segment_object(CAT, points=points, point_labels=[1, 0])
+    assert (region["from_name"], region["to_name"], region["type"]) == ("tag", "image", "brushlabels")
+    assert region["value"]["brushlabels"] == ["Background"]  # the label of the last click names the object
+    assert region["score"] == pytest.approx(float(expected.scores[0]), abs=1e-5)
+    assert np.array_equal(decode_brush(region["value"], width, height), expected.masks[0])
+
+
+def test_clicks_and_a_smart_rectangle_together_are_points_and_a_box(tracker_client, tracker_engine, image_server):
+    width, height = litetext.load_image(CAT).size
+    rectangle = rectangle_context(CAT, 12.5, 20.25, 55.0, 61.3, "Foreground", from_name="tag3")["result"][0]
+    click = keypoint(40.0, 45.5)
+    [region] = brush_regions(tracker_client, image_server, {"result": [rectangle, click]})
+    expected = tracker_engine.segment_object(CAT, points=[sam_pixels(click["value"], width, height)[0]],
+                                             point_labels=[1], box=sam_pixels(rectangle["value"], width, height)[1])
+    assert region["value"]["brushlabels"] == ["Foreground"]
+    assert np.array_equal(decode_brush(region["value"], width, height), expected.masks[0])
+
+
+def test_a_smart_rectangle_with_a_tracker_is_its_box_prompt_as_brush_and_polygon_where_the_config_asks(
+        tracker_client, tracker_engine, image_server):
+    config = with_controls(SAM_CONFIG, '<PolygonLabels name="outline" toName="image"><Label value="Foreground"/>'
+                                       '<Label value="Background"/></PolygonLabels>')
+    width, height = litetext.load_image(CAT).size
+    context = rectangle_context(CAT, 20.0, 10.0, 50.0, 60.0, "Background", from_name="tag3")
+    regions = brush_regions(tracker_client, image_server, context, config)
+    expected = tracker_engine.segment_object(CAT, box=sam_pixels(context["result"][0]["value"], width, height)[1])
+    [brush] = [r for r in regions if r["type"] == "brushlabels"]
+    polygons = [r for r in regions if r["type"] == "polygonlabels"]
+    assert brush["value"]["brushlabels"] == ["Background"]
+    assert np.array_equal(decode_brush(brush["value"], width, height), expected.masks[0])
+    assert len(polygons) == len(expected.to_polygons()[0]) > 0
+    assert all(r["from_name"] == "outline" and r["value"]["polygonlabels"] == ["Background"] for r in polygons)
+
+
+def test_a_typed_phrase_in_the_sam_config_still_finds_every_instance(tracker_client, tracker_engine, image_server):
+    config = with_controls(SAM_CONFIG, '<TextArea name="prompt" toName="image" editable="true" rows="1"/>')
+    context = {"result": [{"id": "t1", "type": "textarea", "from_name": "prompt", "to_name": "image",
+                           "origin": "manual", "value": {"text": ["cat"]}}]}
+    regions = brush_regions(tracker_client, image_server, context, config)
+    expected = tracker_engine.segment(CAT, ["cat"]).filter(min_area=1)
+    assert len(regions) == len(expected) > 1
+    assert {r["value"]["brushlabels"][0] for r in regions} == {"Foreground"}  # free text: the first label
+    for region, instance in zip(regions, expected):
+        assert np.array_equal(decode_brush(region["value"], *expected.image_size), instance.mask)
+
+
+def test_a_click_outside_the_image_fails_its_task_with_the_reason(tracker_client, image_server):
+    response = predict(tracker_client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG,
+                       context={"result": [keypoint(150.0, 50.0)]})
+    [result] = response.json()["results"]
+    assert "result" not in result and "outside" in result["error"] and "cat.jpg" in result["error"]
+    assert tracker_client.get("/health").json()["status"] == "UP"
 
 
 def test_interactive_context_with_nothing_usable_is_a_clear_error(client, image_server):
@@ -507,3 +548,22 @@ def test_settings_come_from_label_studio_environment_variables():
     assert "'k'" not in repr(settings) and "'p'" not in repr(settings)  # secrets stay out of logs
     with pytest.raises(litetext.InputError, match="BASIC_AUTH"):
         BackendSettings.from_env({"BASIC_AUTH_USER": "u"})
+
+
+def test_a_tracker_setting_composes_sams_tracker_with_the_model_and_names_both(engine):
+    from litetext_label_studio import BackendSettings
+    from litetext_label_studio.cli import register
+    from litetext_label_studio.model import BackendState, LitetextModel
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["label-studio", "--tracker", "tiny-random-video", "--max-video-frames", "50"])
+    assert (args.tracker, args.max_video_frames) == ("tiny-random-video", 50)
+    settings = BackendSettings.from_env({"LITETEXT_TRACKER": "tiny-random-video", "LITETEXT_MAX_VIDEO_FRAMES": "50"},
+                                        model="tiny-random", device="cpu")
+    assert (settings.tracker, settings.max_video_frames) == ("tiny-random-video", 50)
+    assert BackendSettings.from_env(settings.to_env()) == settings  # worker processes rebuild the same settings
+    composed = settings.engine()
+    assert composed.has_tracker and not engine.has_tracker and composed is settings.engine()
+    version = LitetextModel(BackendState(settings, composed)).model_version
+    assert version == "litetext-tiny-random+tiny-random-video-score0.5-mask0.5"
