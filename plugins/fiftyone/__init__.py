@@ -1,11 +1,12 @@
-"""litetext for FiftyOne: the "Segment with text" operator, a FiftyOne `Model` and label conversions.
+"""litetext for FiftyOne: the "Segment with text" operator, FiftyOne image and video `Model`s, conversions.
 
 This directory is both the Python package `litetext_fiftyone` and a FiftyOne plugin (`fiftyone.yml`):
 FiftyOne calls `register(plugin)` below. Importing the package stays light; fiftyone loads on first use.
 
-    >>> from litetext_fiftyone import LitetextModel
+    >>> from litetext_fiftyone import LitetextModel, LitetextVideoModel
     >>> dataset.apply_model(LitetextModel(["person", "dog"]), label_field="litetext", batch_size=8)
     >>> dataset.apply_model(LitetextModel(), label_field="per_sample", prompt_field="ground_truth")
+    >>> videos.apply_model(LitetextVideoModel(["person"], tracker="sam3"), label_field="tracks")  # frames.tracks
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _LAZY = {
     "parse_prompt_specs": "segment",
     "LitetextModel": "model",
     "LitetextModelConfig": "model",
+    "LitetextVideoModel": "video",
+    "LitetextVideoModelConfig": "video",
     "download_model": "remote_zoo",
     "load_model": "remote_zoo",
     "SegmentWithText": "operators",

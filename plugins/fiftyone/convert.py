@@ -58,7 +58,9 @@ def to_fiftyone_detections(
     attributes: Mapping[str, Any] | None = None,
 ) -> fo.Detections:
     """One `fo.Detection` per instance: label (the prompt, or `label_map[prompt]`), relative box, confidence,
-    and the instance mask cropped to the box. `attributes` are set on every detection."""
+    and the instance mask cropped to the box; in a tracked video frame also ``index``, the object's id, which
+    FiftyOne's App and its SAM video models use to link one object's detections across frames. `attributes`
+    are set on every detection."""
     import fiftyone as fo
 
     detections = []
@@ -70,6 +72,7 @@ def to_fiftyone_detections(
             bounding_box=relative_box(x0, y0, x1, y1, result.image_size),
             confidence=float(instance.score),
             mask=np.ascontiguousarray(instance.mask[y0:y1, x0:x1]),
+            index=instance.object_id,
             **dict(attributes or {}),
         )
         if label != instance.prompt:

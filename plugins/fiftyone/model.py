@@ -54,25 +54,13 @@ class LitetextModelConfig(foc.Config):
     ALIASES = {"prompts": "classes", "threshold": "confidence_thresh"}
 
     def __init__(self, d: Mapping[str, Any]):
-        d = {self.ALIASES.get(k, k): v for k, v in d.items()}
-        unknown = sorted(set(d) - set(self.KEYS))
-        if unknown:
-            raise ValueError(f"unknown LitetextModel option(s) {', '.join(unknown)}; known: {', '.join(self.KEYS)}")
-        model = d.get("model", litetext.DEFAULT_MODEL)
-        self.model = os.fspath(model) if model is not None else litetext.DEFAULT_MODEL
-        self.device = self.parse_string(d, "device", default="auto") or "auto"
-        self.dtype = self.parse_string(d, "dtype", default="auto") or "auto"
-        classes = d.get("classes")
-        self.classes = litetext.normalize_prompts(classes) if classes else None
-        self.prompt_field = self.parse_string(d, "prompt_field", default=None)
+        d = parse_shared_options(self, d, "LitetextModel")
         self.exemplar_boxes = self.parse_bool(d, "exemplar_boxes", default=True)
         self.confidence_thresh = _fraction(d, "confidence_thresh")
-        self.filter_classes = self.parse_array(d, "filter_classes", default=None)
         self.mask_threshold = _fraction(d, "mask_threshold")
         max_instances = self.parse_number(d, "max_instances", default=None)
         self.max_instances = None if max_instances is None else int(max_instances)
         self.min_area = int(self.parse_number(d, "min_area", default=0) or 0)
-        self.label_map = dict(self.parse_dict(d, "label_map", default=None) or {})
         self.semantic = self.parse_bool(d, "semantic", default=False)
         self.skip_failures = self.parse_bool(d, "skip_failures", default=True)
         if self.semantic and self.prompt_field:
@@ -89,6 +77,34 @@ class LitetextModelConfig(foc.Config):
 
 _SEMANTIC_NEEDS_FIXED_PROMPTS = ("semantic=True needs the same prompts for every sample (its mask targets are "
                                  "{k+1: class}); it cannot be combined with a prompt_field")
+
+
+def parse_shared_options(config: foc.Config, d: Mapping[str, Any], model_name: str) -> dict[str, Any]:
+    """Set the options the image and the video model share on `config` (``model``, ``device``, ``dtype``,
+    ``classes``, ``prompt_field``, ``filter_classes``, ``label_map``) and return `d` with aliases resolved;
+    an option not in ``config.KEYS`` is refused, naming the known ones."""
+    d = {config.ALIASES.get(k, k): v for k, v in d.items()}
+    unknown = sorted(set(d) - set(config.KEYS))
+    if unknown:
+        raise ValueError(f"unknown {model_name} option(s) {', '.join(unknown)}; known: {', '.join(config.KEYS)}")
+    model = d.get("model", litetext.DEFAULT_MODEL)
+    config.model = os.fspath(model) if model is not None else litetext.DEFAULT_MODEL
+    config.device = config.parse_string(d, "device", default="auto") or "auto"
+    config.dtype = config.parse_string(d, "dtype", default="auto") or "auto"
+    classes = d.get("classes")
+    config.classes = litetext.normalize_prompts(classes) if classes else None
+    config.prompt_field = config.parse_string(d, "prompt_field", default=None)
+    config.filter_classes = config.parse_array(d, "filter_classes", default=None)
+    config.label_map = dict(config.parse_dict(d, "label_map", default=None) or {})
+    return d
+
+
+def keeps_prompt(config: foc.Config, prompt: str | None) -> bool:
+    """Whether ``config.filter_classes`` (apply_model's `classes`) keeps the instances of `prompt` (its label
+    after ``config.label_map``)."""
+    if config.filter_classes is None:
+        return True
+    return config.label_map.get(prompt, prompt) in set(config.filter_classes)
 
 
 def _fraction(d: Mapping[str, Any], key: str) -> float:
@@ -335,18 +351,12 @@ class LitetextModel(fom.Model, fom.EmbeddingsMixin, fom.TorchModelMixin, fom.Sup
         if not prompts and not item.exemplars:
             logger.info("litetext: sample %s has no prompts; left without labels", item.sample_id)
             return None
-        return prompts if self.config.semantic else [p for p in prompts if self._wanted(p)]
-
-    def _wanted(self, prompt: str | None) -> bool:
-        """Whether `filter_classes` (apply_model's `classes`) keeps instances of `prompt`."""
-        if self.config.filter_classes is None:
-            return True
-        return self.config.label_map.get(prompt, prompt) in set(self.config.filter_classes)
+        return prompts if self.config.semantic else [p for p in prompts if keeps_prompt(self.config, p)]
 
     def _keep_wanted(self, result: litetext.Result) -> litetext.Result:
         if self.config.filter_classes is None:
             return result
-        return result.filter(prompts=[p for p in result.prompts if self._wanted(p)])
+        return result.filter(prompts=[p for p in result.prompts if keeps_prompt(self.config, p)])
 
     def _segment_exemplars(self, item: SampleInput, filters: Mapping[str, Any]) -> list[litetext.Result]:
         """One query per exemplar group: its text (if any) with its boxes, as SAM3 takes exemplars."""
@@ -354,7 +364,7 @@ class LitetextModel(fom.Model, fom.EmbeddingsMixin, fom.TorchModelMixin, fom.Sup
             self._keep_wanted(self.engine.segment(
                 item.image, None if group.prompt is None else [group.prompt],
                 boxes=group.pixel_boxes(item.image.size), box_labels=group.box_labels, **filters))
-            for group in item.exemplars if group.prompt is None or self._wanted(group.prompt)
+            for group in item.exemplars if group.prompt is None or keeps_prompt(self.config, group.prompt)
         ]
 
     def _labels(self, item: SampleInput, outcome: list[litetext.Result] | Exception | None) -> Any:

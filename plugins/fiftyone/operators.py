@@ -6,7 +6,14 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 import litetext
 
-from .segment import SegmentOptions, classes_from_field, iter_segment_samples, label_fields, parse_prompt_specs
+from .segment import (
+    NO_TRACKER_FOR_VIDEO,
+    SegmentOptions,
+    classes_from_field,
+    iter_segment_samples,
+    label_fields,
+    parse_prompt_specs,
+)
 
 #: Targets larger than this default to delegated (background) execution in the App.
 DELEGATE_ABOVE = 50
@@ -16,7 +23,8 @@ CLASS_FIELD_KINDS = ("Detections", "Detection", "Classification", "Classificatio
 
 
 class SegmentWithText(foo.Operator):
-    """Segment every instance of each text prompt in the target samples with SAM3-LiteText.
+    """Segment every instance of each text prompt in the target samples with SAM3-LiteText; in a video
+    dataset, track them through each video and write ``frames.<field>`` (the model needs a tracker).
 
     In the App an immediate run streams its progress (a generator `execute`, as FiftyOne's own operators
     do); a delegated run reports it with `ctx.set_progress` and returns its `RunSummary` as the result.
@@ -46,15 +54,13 @@ class SegmentWithText(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        media_type = ctx.view.media_type if ctx.dataset is not None else "image"
-        if media_type != "image":
-            # Refuse here, when the form is resolved: an invalid form can be neither run nor queued.
-            message = (f"Segment with text works on images; this dataset's media type is {media_type!r}. "
-                       "Choose an image dataset (or, for a grouped dataset, an image slice).")
-            notice = inputs.view("unsupported_media_type", types.Error(label=message))
-            notice.invalid = True
-            notice.error_message = message
+        media_type = _media_type(ctx)
+        if media_type not in ("image", "video"):
+            _refuse(inputs, "unsupported_media_type",
+                    f"Segment with text works on images and videos; this dataset's media type is {media_type!r}. "
+                    "Choose an image or video dataset (or, for a grouped dataset, an image or video slice).")
             return types.Property(inputs, view=types.View(label="Segment with text"))
+        video = media_type == "video"
         inputs.view_target(ctx)
         sources = types.RadioGroup()
         sources.add_choice("typed", label="Type prompts")
@@ -75,13 +81,28 @@ class SegmentWithText(foo.Operator):
             models.add_choice(spec.alias, label=f"{spec.alias} ({spec.text_encoder})")
         inputs.str("model", default=litetext.DEFAULT_MODEL, label="Model",
                    description="alias, hub id or local checkpoint directory", view=models)
+        if video:
+            model = ctx.params.get("model") or litetext.DEFAULT_MODEL
+            trackers = types.AutocompleteView()
+            for spec in litetext.list_models():
+                if spec.has_tracker:
+                    trackers.add_choice(spec.alias, label=f"{spec.alias} ({spec.text_encoder})")
+            inputs.str("tracker", default=default_tracker(model), label="Tracker",
+                       description="a checkpoint with SAM3's tracker, which follows the objects from frame to "
+                                   "frame (alias, hub id or folder); empty: the model's own", view=trackers)
+            if has_tracker(model, ctx.params.get("tracker", default_tracker(model))) is False:
+                _refuse(inputs, "no_tracker", NO_TRACKER_FOR_VIDEO.format(model=model))
         inputs.str("device", default="auto", label="Device", description="auto, cpu, cuda or mps")
         inputs.float("threshold", default=0.5, min=0.0, max=1.0, label="Score threshold")
-        inputs.float("mask_threshold", default=0.5, min=0.0, max=1.0, label="Mask threshold")
-        inputs.str("label_field", default="litetext", required=True, label="Output field")
-        inputs.bool("semantic", default=False, label="Also write a semantic segmentation",
-                    description="a Segmentation per sample in '<output field>_semantic'")
-        inputs.int("batch_size", default=4, min=1, label="Batch size", description="images per encoder batch")
+        if not video:
+            inputs.float("mask_threshold", default=0.5, min=0.0, max=1.0, label="Mask threshold")
+        inputs.str("label_field", default="litetext", required=True, label="Output field",
+                   description="written to each frame (frames.<field>)" if video else None)
+        if not video:
+            inputs.bool("semantic", default=False, label="Also write a semantic segmentation",
+                        description="a Segmentation per sample in '<output field>_semantic'")
+            inputs.int("batch_size", default=4, min=1, label="Batch size",
+                       description="images per encoder batch")
         existing = types.RadioGroup()
         existing.add_choice("skip", label="Skip samples that have the output field")
         existing.add_choice("overwrite", label="Overwrite")
@@ -89,7 +110,7 @@ class SegmentWithText(foo.Operator):
         return types.Property(inputs, view=types.View(label="Segment with text"))
 
     def execute(self, ctx):
-        options = build_options(ctx.params, ctx.dataset)
+        options = build_options(ctx.params, ctx.dataset, video=_media_type(ctx) == "video")
         runs = iter_segment_samples(ctx.target_view(), options)
         if ctx.delegated:
             return self._run_delegated(ctx, options, runs)
@@ -99,7 +120,7 @@ class SegmentWithText(foo.Operator):
         summary = None
         for summary in runs:
             if summary.todo:
-                ctx.set_progress(progress=summary.done / summary.todo, label=_progress_label(summary))
+                ctx.set_progress(progress=summary.progress, label=_progress_label(summary))
         return _result(summary, options)
 
     def _run_in_app(self, ctx, options, runs):
@@ -107,8 +128,7 @@ class SegmentWithText(foo.Operator):
         summary = None
         for summary in runs:
             if summary.todo:
-                yield ctx.trigger("set_progress", {"progress": summary.done / summary.todo,
-                                                   "label": _progress_label(summary)})
+                yield ctx.trigger("set_progress", {"progress": summary.progress, "label": _progress_label(summary)})
         yield ctx.trigger("reload_dataset")
         yield ctx.trigger("show_output", {"outputs": self.resolve_output(ctx).to_json(),
                                           "results": _result(summary, options)})
@@ -118,13 +138,49 @@ class SegmentWithText(foo.Operator):
         outputs.str("message", label="Result")
         outputs.int("segmented", label="Samples segmented")
         outputs.int("skipped_existing", label="Skipped (already labelled)")
-        outputs.int("failed", label="Failed (missing or unreadable image)")
+        outputs.int("failed", label="Failed (missing or unreadable media)")
+        if _media_type(ctx) == "video":
+            outputs.int("frames", label="Frames labelled")
+            outputs.int("objects", label="Objects tracked")
         outputs.int("instances", label="Instances found")
         return types.Property(outputs, view=types.View(label="Segment with text"))
 
 
+def _media_type(ctx) -> str:
+    return ctx.view.media_type if ctx.dataset is not None else "image"
+
+
+def _refuse(inputs, name: str, message: str) -> None:
+    """Show `message` as an invalid form entry: refused when the form is resolved, the run can be neither
+    started nor queued."""
+    notice = inputs.view(name, types.Error(label=message))
+    notice.invalid = True
+    notice.error_message = message
+
+
 def _progress_label(summary) -> str:
-    return f"segmented {summary.done} of {summary.todo} samples"
+    if summary.media_type != "video":
+        return f"segmented {summary.done} of {summary.todo} samples"
+    if summary.video_frame:
+        total = f" of {summary.video_frames}" if summary.video_frames else ""
+        return f"video {summary.done + 1} of {summary.todo}: frame {summary.video_frame}{total}"
+    return f"tracked {summary.done} of {summary.todo} videos"
+
+
+def default_tracker(model: str) -> str:
+    """The form's default tracker for `model`: empty (its own) when it has one, else SAM3's."""
+    spec = litetext.MODELS.get(model)
+    return "" if spec is not None and spec.has_tracker else "sam3"
+
+
+def has_tracker(model: str, tracker: str | None) -> bool | None:
+    """Whether `model` with `tracker` (empty: its own) can track, as far as the form can tell without loading
+    it: a tracker named, or a registered model that has one, is True; a registered model without one is False;
+    an unregistered checkpoint is None (it is checked when the run loads it)."""
+    if tracker:
+        return True
+    spec = litetext.MODELS.get(model)
+    return None if spec is None else spec.has_tracker
 
 
 def _result(summary, options: SegmentOptions) -> dict:
@@ -132,8 +188,10 @@ def _result(summary, options: SegmentOptions) -> dict:
             "prompts": options.prompts, "message": summary.message}
 
 
-def build_options(params: dict, dataset) -> SegmentOptions:
-    """`SegmentOptions` from the operator's parameters; prompts come typed or from a field's classes."""
+def build_options(params: dict, dataset, *, video: bool = False) -> SegmentOptions:
+    """`SegmentOptions` from the operator's parameters; prompts come typed or from a field's classes. For a
+    video dataset the tracker is set (the form's default when it was not given) and there is no semantic
+    field."""
     if params.get("prompt_source", "typed") == "field":
         field_name = params.get("classes_field")
         if not field_name:
@@ -146,17 +204,22 @@ def build_options(params: dict, dataset) -> SegmentOptions:
         if not prompts:
             raise ValueError("type at least one prompt, e.g. 'person'")
     label_field = (params.get("label_field") or "litetext").strip()
+    model = params.get("model") or litetext.DEFAULT_MODEL
+    tracker = None
+    if video:
+        tracker = (params.get("tracker", default_tracker(model)) or "").strip() or None
     return SegmentOptions(
         prompts=prompts,
         label_map=label_map or None,
         label_field=label_field,
-        model=params.get("model") or litetext.DEFAULT_MODEL,
+        model=model,
         device=params.get("device") or "auto",
         threshold=float(params.get("threshold", 0.5)),
         mask_threshold=float(params.get("mask_threshold", 0.5)),
         batch_size=int(params.get("batch_size") or 4),
         overwrite=params.get("existing", "skip") == "overwrite",
-        semantic_field=f"{label_field}_semantic" if params.get("semantic") else None,
+        semantic_field=f"{label_field}_semantic" if params.get("semantic") and not video else None,
+        tracker=tracker,
     )
 
 

@@ -144,26 +144,6 @@ def test_semantic_segmentation_field_matches_the_semantic_map(photos, engine):
     assert np.array_equal(sample.masks_semantic.mask, expected.semantic_map())
 
 
-@pytest.fixture
-def video_dataset(tmp_path):
-    dataset = fo.Dataset()
-    dataset.add_sample(fo.Sample(filepath=str(tmp_path / "clip.mp4")))
-    yield dataset
-    dataset.delete()
-
-
-def test_a_video_dataset_is_refused_when_the_form_is_resolved(video_dataset):
-    ctx = ExecutionContext(request_params={"dataset_name": video_dataset.name, "params": {}})
-    form = SegmentWithText().resolve_input(ctx).type.properties
-    assert form["unsupported_media_type"].invalid and "video" in form["unsupported_media_type"].error_message
-    assert "prompts" not in form  # nothing else to fill in
-    for delegate in (False, True):
-        with pytest.raises(Exception, match="Validation error.*media type is 'video'"):  # neither run nor queued
-            foo.execute_operator(OPERATOR_URI, dataset=video_dataset, request_delegation=delegate,
-                                 params={"prompts": ["cat"], "model": "tiny-random"})
-    assert DelegatedOperationService().get_queued_operations(dataset_name=video_dataset.name) == []
-
-
 def test_large_targets_default_to_delegated_execution(photos):
     operator = SegmentWithText()
     small = ExecutionContext(request_params={"dataset_name": photos.name, "params": {}})
