@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
-__all__ = ["AppConfig", "build_demo", "launch", "api_segment", "export_results", "segment"]
+__all__ = ["AppConfig", "build_demo", "launch", "api_segment", "api_segment_object", "api_track", "export_results",
+           "segment"]
 
 
 def __getattr__(name: str):

@@ -17,6 +17,8 @@ def register(subparsers) -> None:
     parser.add_argument("--port", type=int, default=7860, help="port to listen on (default: %(default)s)")
     parser.add_argument("--max-pixels", type=int, default=40_000_000,
                         help="largest image accepted, in pixels (default: %(default)s)")
+    parser.add_argument("--max-video-frames", type=int, default=300,
+                        help="frames tracked per video at most; longer videos are cut (default: %(default)s)")
     parser.add_argument("--no-preload", action="store_true", help="load the model on the first request instead")
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     parser.set_defaults(run=run_app)
@@ -28,7 +30,8 @@ def run_app(args: argparse.Namespace) -> int:
     from .app import AppConfig, build_demo, launch, preload
 
     warn_if_random(args.model)
-    config = AppConfig(model=args.model, device=args.device, dtype=args.dtype, max_pixels=args.max_pixels)
+    config = AppConfig(model=args.model, device=args.device, dtype=args.dtype, max_pixels=args.max_pixels,
+                       max_video_frames=args.max_video_frames)
     if not args.no_preload:
         preload(config)
     launch(build_demo(config), server_name=args.host, server_port=args.port, share=args.share)

@@ -1,4 +1,4 @@
-"""Fixtures of the Gradio app tests: an offline tiny-random config and the example photos."""
+"""Fixtures of the Gradio app tests: an offline tiny-random config, the example photos and a tiny H.264 clip."""
 
 from __future__ import annotations
 
@@ -40,3 +40,20 @@ def config(tmp_path):
     from litetext_gradio.app import AppConfig
 
     return AppConfig(model="tiny-random", device="cpu", work_dir=str(tmp_path / "work"))
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> str:
+    """An 8-frame 160x120 H.264 MP4 (written with `litetext.VideoWriter`): a yellow square moving right."""
+    import numpy as np
+    from PIL import Image
+
+    import litetext
+
+    path = tmp_path_factory.mktemp("video") / "square.mp4"
+    with litetext.VideoWriter(path, fps=8) as writer:
+        for i in range(8):
+            frame = np.full((120, 160, 3), 40, dtype=np.uint8)
+            frame[40:80, 20 + 10 * i: 60 + 10 * i] = (230, 190, 40)
+            writer.write(Image.fromarray(frame))
+    return str(path)

@@ -46,13 +46,22 @@ def test_malformed_boxes_give_a_friendly_error(text):
         app.parse_boxes(text)
 
 
-def test_config_offers_the_offline_pair_for_tiny_random(config):
-    assert config.models == ["tiny-random", "tiny-random-sam3"]
+def test_config_offers_the_offline_models_for_tiny_random(config):
+    assert config.models == ["tiny-random", "tiny-random-sam3", "tiny-random-tracker"]
     assert config.teacher == "tiny-random-sam3"
+    assert config.tracker_models == ["tiny-random-tracker"] and config.object_model == "tiny-random-tracker"
     online = app.AppConfig(model="s0-16", work_dir=config.work_dir)
-    assert "s0-16" in online.models and "sam3" in online.models and online.teacher == "sam3"
+    assert online.models == ["s0-16", "s0-16+sam3", "sam3"] and online.teacher == "sam3"
+    assert online.object_model == "s0-16+sam3"  # LiteText's detector with SAM3's tracker answers clicks and video
     assert "s0-32" not in online.models  # not published on the hub
     assert "s1-16" not in online.models  # its hub id is unconfirmed
+
+
+def test_a_composed_model_name_loads_the_detector_with_that_checkpoints_tracker(config):
+    engine = app.load_engine("tiny-random+tiny-random-video", config)
+    assert engine.has_tracker and engine.info.model == "tiny-random"
+    assert engine is litetext.load("tiny-random", device="cpu", tracker="tiny-random-video")
+    assert not app.load_engine("tiny-random", config).has_tracker
 
 
 def test_segment_shows_instances_as_overlay_and_table(config, cat_photo):
@@ -240,10 +249,10 @@ def test_examples_are_real_photos_from_scikit_image(tmp_path):
     assert rows[0][1] == "cat"
 
 
-def test_the_demo_has_a_named_segment_endpoint(config):
+def test_the_demo_has_named_segment_segment_object_and_track_endpoints(config):
     demo = app.build_demo(config)
     public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
-    assert public == {"segment"}
+    assert public == {"segment", "segment_object", "track"}
     assert demo.litetext_config is config
 
 

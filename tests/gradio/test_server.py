@@ -1,9 +1,10 @@
 """The launched app (`litetext app --model tiny-random` in a subprocess on 127.0.0.1), driven through the
-/segment endpoint with gradio_client and through the page with headless Chromium."""
+/segment, /segment_object and /track endpoints with gradio_client and through the page with headless Chromium."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "gradio_app.png"
+CLICK_SCREENSHOT = SCREENSHOT.with_name("gradio_click.png")
+VIDEO_SCREENSHOT = SCREENSHOT.with_name("gradio_video.png")
+#: The server tracks at most this many frames of a video (`--max-video-frames`), to keep the tests short.
+VIDEO_FRAMES = 4
 
 
 def shown_count(timings: str) -> int:
@@ -27,7 +32,8 @@ def shown_count(timings: str) -> int:
 @pytest.fixture(scope="module")
 def server(litetext_cache, tmp_path_factory):
     """The app served by the CLI command in a subprocess; yields its URL and stops it afterwards."""
-    url, process = start_app(tmp_path_factory.mktemp("server"), litetext_cache)
+    url, process = start_app(tmp_path_factory.mktemp("server"), litetext_cache, "--max-video-frames",
+                             str(VIDEO_FRAMES))
     try:
         yield url
     finally:
@@ -48,12 +54,14 @@ def segment(client, image, prompts, threshold=0.5, mask_threshold=0.5, model="",
                           api_name="/segment")
 
 
-def test_the_segment_endpoint_is_named_and_documented(client):
+def test_the_segment_segment_object_and_track_endpoints_are_named_and_documented(client):
     info = client.view_api(print_info=False, return_format="dict")
-    endpoint = info["named_endpoints"]["/segment"]
-    assert [p["label"] for p in endpoint["parameters"]] == [
-        "image", "prompts", "threshold", "mask_threshold", "model", "boxes"]
-    assert len(info["named_endpoints"]) == 1 and not info["unnamed_endpoints"]
+    endpoints = {name: [p["label"] for p in endpoint["parameters"]]
+                 for name, endpoint in info["named_endpoints"].items()}
+    assert endpoints == {"/segment": ["image", "prompts", "threshold", "mask_threshold", "model", "boxes"],
+                         "/segment_object": ["image", "points", "box", "model", "multimask"],
+                         "/track": ["video", "prompts", "model"]}
+    assert not info["unnamed_endpoints"]
 
 
 def test_gradio_client_gets_masks_back_as_rle(client, cat_photo):
@@ -89,6 +97,38 @@ def test_bad_input_gives_friendly_errors_and_the_server_keeps_serving(client, ca
     with pytest.raises(AppError, match="not offered"):
         segment(client, cat_photo, "cat", model="facebook/sam3-private")
     assert segment(client, cat_photo, "cat")["instances"]  # still serving
+
+
+def test_the_segment_object_endpoint_answers_clicks_and_boxes_with_rle(client, cat_photo):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    data = client.predict(handle_file(cat_photo), "+ 200, 150; - 60, 40", "", "", False, api_name="/segment_object")
+    assert data["model"] == "tiny-random-tracker" and len(data["instances"]) == 1
+    engine = litetext.load("tiny-random-tracker", device="cpu")
+    expected = engine.segment_object(cat_photo, points=[[200, 150], [60, 40]], point_labels=[1, 0])
+    assert (litetext.Result.from_dict(data).masks == expected.masks).all()
+    three = client.predict(handle_file(cat_photo), "", "100, 60, 300, 240", "", True, api_name="/segment_object")
+    assert len(three["instances"]) == 3
+    with pytest.raises(AppError, match="no tracker"):
+        client.predict(handle_file(cat_photo), "+ 10, 10", "", "tiny-random", False, api_name="/segment_object")
+
+
+def test_the_track_endpoint_returns_the_overlay_mp4_the_json_lines_and_the_summary(client, clip, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from litetext.tracks import read_tracks
+
+    overlay, jsonl, summary = client.predict(handle_file(clip), "square", "", api_name="/track")
+    assert summary["model"] == "tiny-random-tracker" and summary["frames"] == VIDEO_FRAMES
+    assert [index for index, _ in read_tracks(jsonl)] == list(range(VIDEO_FRAMES))
+    assert len(list(litetext.open_video(overlay).frames())) == VIDEO_FRAMES
+    garbage = tmp_path / "broken.mp4"
+    garbage.write_bytes(b"not a video")
+    with pytest.raises(AppError, match="broken.mp4: not a readable video"):
+        client.predict(handle_file(str(garbage)), "square", "", api_name="/track")
+    assert client.predict(handle_file(clip), "square", "", api_name="/track")[2]["frames"] == VIDEO_FRAMES
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -160,5 +200,105 @@ def test_the_use_via_api_link_in_the_footer_opens_the_segment_endpoint_docs(serv
             page.get_by_text("/segment").first.wait_for(state="visible", timeout=30_000)
             docs = page.locator(".api-docs").inner_text()
             assert "/segment" in docs and "prompts" in docs
+        finally:
+            browser.close()
+
+
+def status_of(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id}").inner_text()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_clicks_on_the_image_segment_and_refine_one_object_in_a_real_browser(server, cat_photo):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(server)
+            page.get_by_role("tab", name="Object (clicks)").click()
+            page.locator("#object-image input[type=file]").set_input_files(cat_photo)
+            page.wait_for_function("document.querySelector('#object-status')?.innerText.includes('Click on the')",
+                                   timeout=60_000)
+            image = page.locator("#object-image img").first
+
+            def click_at(x: float, y: float, expected: str, redraws: bool = True) -> str:
+                """Click at pixel (x, y) of the photo; wait until the status line shows `expected` and, if it
+                `redraws`, until the new picture has loaded; return its src. (Gradio draws the image with
+                `object-fit: scale-down`: centred, shrunk to fit, never enlarged.)"""
+                before = image.get_attribute("src")
+                box = image.bounding_box()
+                width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+                scale = min(box["width"] / width, box["height"] / height, 1)
+                image.click(position={"x": (box["width"] - width * scale) / 2 + x * scale,
+                                      "y": (box["height"] - height * scale) / 2 + y * scale})
+                page.wait_for_function("t => document.querySelector('#object-status').innerText.includes(t)",
+                                       arg=expected, timeout=60_000)
+                if redraws:
+                    page.wait_for_function(
+                        "s => { const i = document.querySelector('#object-image img'); "
+                        "return i.src !== s && i.complete && i.naturalWidth > 0; }", arg=before, timeout=30_000)
+                return image.get_attribute("src")
+
+            def mask_area() -> str:
+                return re.search(r"([\d,]+) px", status_of(page, "object-status")).group(1)
+
+            first = click_at(200, 150, "1 include, 0 exclude points")
+            assert "predicted IoU" in status_of(page, "object-status")
+            first_area = mask_area()
+            page.locator("#click-mode").get_by_text("Exclude point").click()
+            second = click_at(60, 40, "1 include, 1 exclude points")
+            assert second != first and mask_area() != first_area  # the exclude point changed the mask
+            page.locator("#click-mode").get_by_text("Box: click two corners").click()
+            click_at(100, 60, "click the opposite corner")
+            click_at(330, 260, "box 100, 60, 330, 260")
+            if os.environ.get("LITETEXT_SCREENSHOTS") == "1":
+                page.screenshot(path=str(CLICK_SCREENSHOT), full_page=True)
+
+            page.locator("#undo-btn").click()
+            page.wait_for_function("document.querySelector('#object-status').innerText.includes('opposite corner')",
+                                   timeout=30_000)
+
+            # A model without a tracker says so in one line, on choosing it and on a click.
+            page.locator("#object-model input").click()
+            page.get_by_role("option", name="tiny-random", exact=True).click()
+            page.wait_for_function("document.querySelector('#object-hint').innerText.includes('no tracker')",
+                                   timeout=30_000)
+            page.locator("#click-mode").get_by_text("Include point").click()
+            click_at(250, 100, "no tracker", redraws=False)
+        finally:
+            browser.close()
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_the_video_tab_tracks_an_upload_and_plays_the_overlay_in_a_real_browser(server, clip):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(server)
+            page.get_by_role("tab", name="Video").click()
+            page.locator("#video-input input[type=file]").set_input_files(clip)
+            page.wait_for_selector("#video-input video", timeout=30_000)
+            page.locator("#video-prompts textarea").fill("square")
+            page.locator("#track-btn").click()
+            page.wait_for_function("document.querySelector('#video-status')?.innerText.includes('frames tracked')",
+                                   timeout=120_000)
+            assert f"**{VIDEO_FRAMES}**" not in status_of(page, "video-status")  # rendered as bold, not asterisks
+            assert f"{VIDEO_FRAMES} frames tracked" in status_of(page, "video-status")
+            # The overlay plays: the <video> element's source loads and has the clip's duration.
+            duration = page.wait_for_function(
+                """() => { const v = document.querySelector('#video-overlay video');
+                           return v && v.src && v.readyState >= 1 && v.duration > 0 ? v.duration : null; }""",
+                timeout=30_000).json_value()
+            assert abs(duration - VIDEO_FRAMES / 8) < 0.2
+            assert "square" in status_of(page, "video-objects")
+            files = status_of(page, "video-files").replace("\n", "")
+            assert all(name in files for name in ("square.overlay.mp4", "square.jsonl", "square.summary.json"))
+            if os.environ.get("LITETEXT_SCREENSHOTS") == "1":
+                page.screenshot(path=str(VIDEO_SCREENSHOT), full_page=True)
         finally:
             browser.close()

@@ -29,8 +29,9 @@ def space_card() -> dict:
 
 def test_the_space_card_lists_exactly_the_confirmed_checkpoints_the_space_offers(tmp_path):
     offered = app.AppConfig(model=litetext.DEFAULT_MODEL, work_dir=str(tmp_path)).models
-    assert all(litetext.MODELS[alias].verified for alias in offered)
-    assert space_card()["models"] == [litetext.MODELS[alias].repo_id for alias in offered]
+    checkpoints = [part for name in offered for part in name.split("+")]  # s0-16+sam3: both checkpoints
+    assert all(litetext.MODELS[alias].verified for alias in checkpoints)
+    assert space_card()["models"] == list(dict.fromkeys(litetext.MODELS[alias].repo_id for alias in checkpoints))
     assert "s1-16" not in offered and "l-16" not in offered  # their hub ids are unconfirmed
     card = space_card()
     assert (card["sdk"], card["app_file"]) == ("gradio", "app.py")
@@ -48,9 +49,12 @@ def test_on_zerogpu_the_model_call_reserves_a_short_gpu_duration(monkeypatch):
     space_app = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, spec.name, space_app)  # its dataclasses look their module up there
     spec.loader.exec_module(space_app)
-    assert reservations == [space_app.GPU_DURATION_S] and 0 < space_app.GPU_DURATION_S < 60
-    assert space_app.run_model.duration == space_app.GPU_DURATION_S
-    assert space_app.run_model.wrapped.__name__ == "run_model"
+    assert 0 < space_app.GPU_DURATION_S < 60 and space_app.GPU_DURATION_S < space_app.GPU_TRACK_DURATION_S
+    assert sorted(reservations) == [space_app.GPU_DURATION_S] * 2 + [space_app.GPU_TRACK_DURATION_S]
+    for name, duration in (("run_model", space_app.GPU_DURATION_S), ("run_object_model", space_app.GPU_DURATION_S),
+                           ("run_tracking", space_app.GPU_TRACK_DURATION_S)):
+        wrapped = getattr(space_app, name)
+        assert (wrapped.wrapped.__name__, wrapped.duration) == (name, duration)
 
 
 def test_on_zerogpu_every_offered_model_loads_at_start_and_one_that_cannot_is_not_offered(tmp_path, monkeypatch):
@@ -61,7 +65,8 @@ def test_on_zerogpu_every_offered_model_loads_at_start_and_one_that_cannot_is_no
     assert config.models == ["tiny-random", "tiny-random-sam3"] and config.teacher is None
     assert {"tiny-random", "tiny-random-sam3"} <= {engine.info.model for engine in litetext.loaded_engines()}
     demo = app.build_demo(config)
-    assert [c.visible for c in demo.blocks.values() if isinstance(c, gr.Checkbox)] == [False]  # no side by side
+    side_by_side = [c for c in demo.blocks.values() if isinstance(c, gr.Checkbox) and c.label.startswith("Side")]
+    assert [c.visible for c in side_by_side] == [False]
     assert next(c for c in demo.blocks.values() if isinstance(c, gr.Dropdown)).choices == [
         ("tiny-random", "tiny-random"), ("tiny-random-sam3", "tiny-random-sam3")]
 
