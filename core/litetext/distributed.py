@@ -503,10 +503,7 @@ def run_segment_job(
                          max_instances=max_instances, min_area=min_area, batch_size=batch_size)
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, not {batch_size}")
-    if workers is not None and workers < 1:
-        raise InputError(f"workers must be at least 1, not {workers}")
-    if cpus_per_worker <= 0 or gpus_per_worker < 0:
-        raise InputError("cpus_per_worker must be positive and gpus_per_worker not negative")
+    _check_resources(workers, cpus_per_worker, gpus_per_worker)
     paths = list_inputs(inputs)
     if not paths:
         raise InputError(f"no images found in {', '.join(map(os.fspath, inputs))}")
@@ -565,6 +562,13 @@ def _run_shards(ray, shards, options, store, workers, cpus_per_worker, gpus_per_
         runtime_env={"env_vars": worker_env()},
     )
     yield from results.iter_rows()
+
+
+def _check_resources(workers: int | None, cpus_per_worker: float, gpus_per_worker: float) -> None:
+    if workers is not None and workers < 1:
+        raise InputError(f"workers must be at least 1, not {workers}")
+    if cpus_per_worker <= 0 or gpus_per_worker < 0:
+        raise InputError("cpus_per_worker must be positive and gpus_per_worker not negative")
 
 
 def _connect(ray, address: str | None, workers: int | None, cpus_per_worker: float, gpus_per_worker: float) -> bool:
@@ -700,10 +704,7 @@ def run_track_job(
     from .videos import video_inputs
 
     say = log or (lambda message: print(f"litetext: {message}", file=sys.stderr))
-    if workers is not None and workers < 1:
-        raise InputError(f"workers must be at least 1, not {workers}")
-    if cpus_per_worker <= 0 or gpus_per_worker < 0:
-        raise InputError("cpus_per_worker must be positive and gpus_per_worker not negative")
+    _check_resources(workers, cpus_per_worker, gpus_per_worker)
     options = TrackJobOptions(prompts=tuple(normalize_prompts(prompts)), model=os.fspath(model),
                               tracker=None if tracker is None else os.fspath(tracker), device=device, dtype=dtype,
                               overlay=overlay, track=tuple(sorted(track_options.items())))
