@@ -23,15 +23,15 @@ def parse_prompts(text: str) -> list[str]:
     return litetext.split_prompts(text, separators=",\n;")
 
 
-def parse_indices(text: str) -> list[int] | None:
-    """Parse '0, 2, -1' into integers; an empty string means 'all' (None)."""
-    parts = [part.strip() for part in re.split(r"[,\s]+", text or "") if part.strip()]
+def parse_indices(text: str, name: str = "indices") -> list[int] | None:
+    """Parse '0, 2, -1' (or a JSON list '[0, 2]') into integers; an empty string means 'all' (None)."""
+    parts = [part for part in re.split(r"[,\s\[\]]+", text or "") if part]
     if not parts:
         return None
     try:
         return [int(part) for part in parts]
     except ValueError:
-        raise litetext.InputError(f"indices must be whole numbers separated by commas, e.g. '0, 2', not {text!r}") \
+        raise litetext.InputError(f"{name} must be whole numbers separated by commas, e.g. '0, 2', not {text!r}") \
             from None
 
 
@@ -59,6 +59,55 @@ def exemplar_boxes(boxes, batch_size: int) -> list[list[list[float]] | None]:
     return [[_xyxy(box) for box in entry] or None for entry in per_image]
 
 
+def object_boxes(boxes, batch_size: int) -> list[list[float] | None]:
+    """Per image of a batch, the one box (pixel xyxy) of a BOUNDING_BOX value that prompts LiteText Segment Object,
+    or None. Read as `exemplar_boxes` reads it; an image given more than one box raises `litetext.BoxError`
+    (Segment Object segments one object per image)."""
+    per_image = exemplar_boxes(boxes, batch_size)
+    for index, entry in enumerate(per_image):
+        if entry is not None and len(entry) > 1:
+            raise litetext.BoxError(f"{len(entry)} boxes for image {index}: Segment Object takes one box per image "
+                                    "(one object); keep one first, e.g. LiteText Pick Instances with "
+                                    "max_instances 1")
+    return [None if entry is None else entry[0] for entry in per_image]
+
+
+def parse_points(positive: str, negative: str = "") -> tuple[list[list[float]], list[int]]:
+    """Click points from the JSON strings ComfyUI core's SAM3 Detect reads (`positive_coords`, `negative_coords`,
+    as the KJNodes Points Editor writes them): `[{"x": 120, "y": 80}, ...]` in pixels; `[[x, y], ...]` pairs
+    too. Blank means no points. Returns (points, labels): positives labelled 1, then negatives labelled 0.
+    Raises `litetext.PromptError` naming the input for anything else."""
+    positives = _points(positive, "positive_coords")
+    negatives = _points(negative, "negative_coords")
+    return positives + negatives, [1] * len(positives) + [0] * len(negatives)
+
+
+def _points(text: str, name: str) -> list[list[float]]:
+    if text is None or not str(text).strip():
+        return []
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise litetext.PromptError(f"{name} is not JSON ({error}): write points as "
+                                   '[{"x": 120, "y": 80}, ...] in pixels') from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise litetext.PromptError(f'{name} must be a JSON list of points like [{{"x": 120, "y": 80}}], not '
+                                   f"{_preview(value)}")
+    points = []
+    for point in value:
+        if isinstance(point, dict):
+            point = [point.get("x"), point.get("y")]
+        valid = (isinstance(point, (list, tuple)) and len(point) == 2
+                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point))
+        if not valid:
+            raise litetext.PromptError(f'{name}: a point must be {{"x": number, "y": number}} (or [x, y]) in '
+                                       f"pixels, not {_preview(point)}")
+        points.append([float(point[0]), float(point[1])])
+    return points
+
+
 def _xyxy(box) -> list[float]:
     """A BOUNDING_BOX entry `{x, y, width, height}` (pixels) as `[x1, y1, x2, y2]`."""
     try:
@@ -74,24 +123,51 @@ def _preview(value) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def images_to_pil(images) -> list[Image.Image]:
-    """A ComfyUI IMAGE tensor `[B, H, W, C]` (float 0..1) as RGB PIL images, validated by `litetext.load_image`
+class ImageFrames(Sequence):
+    """A ComfyUI IMAGE tensor `[B, H, W, C]` (float 0..1) as a sequence of RGB PIL images, each converted when it
+    is read, so a long batch of video frames is never held twice. Frames are validated by `litetext.load_image`
     (extra channels dropped, values outside 0..1 clamped; zero size or NaN/infinite values raise
-    `InvalidImageError`)."""
-    if images.ndim == 3:
-        images = images.unsqueeze(0)
-    if images.ndim != 4 or images.shape[0] == 0:
-        raise litetext.InvalidImageError(f"expected an IMAGE tensor [B, H, W, C] with B > 0, got shape "
-                                         f"{tuple(images.shape)}: the batch is empty or not an image")
-    return [litetext.load_image(frame) for frame in images.detach().float().cpu().numpy()]
+    `InvalidImageError`); a tensor that is not an image batch, or an empty one, raises it at once."""
+
+    def __init__(self, images):
+        if images.ndim == 3:
+            images = images.unsqueeze(0)
+        if images.ndim != 4 or images.shape[0] == 0:
+            raise litetext.InvalidImageError(f"expected an IMAGE tensor [B, H, W, C] with B > 0, got shape "
+                                             f"{tuple(images.shape)}: the batch is empty or not an image")
+        self.images = images
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, index: int) -> Image.Image:
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return litetext.load_image(self.images[index].detach().float().cpu().numpy())
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of every frame."""
+        return int(self.images.shape[2]), int(self.images.shape[1])
+
+
+def images_to_pil(images) -> list[Image.Image]:
+    """A ComfyUI IMAGE tensor `[B, H, W, C]` (float 0..1) as a list of RGB PIL images (see `ImageFrames`)."""
+    return list(ImageFrames(images))
+
+
+def image_tensor(image: Image.Image):
+    """One RGB PIL image as a ComfyUI IMAGE frame `[H, W, 3]` float 0..1 (on the CPU)."""
+    import torch
+
+    return torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0)
 
 
 def pil_to_image_tensor(images: Sequence[Image.Image], device="cpu"):
     """RGB PIL images of one size as a ComfyUI IMAGE tensor `[B, H, W, 3]` float 0..1."""
     import torch
 
-    array = np.stack([np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0 for image in images])
-    return torch.from_numpy(array).to(device)
+    return torch.stack([image_tensor(image) for image in images]).to(device)
 
 
 @dataclass

@@ -79,6 +79,34 @@ def resolve_model(choice: str, hub_id: str = "") -> str:
     return str(local[choice]) if choice in local else choice
 
 
+def tracker_choices() -> list[str]:
+    """What the loader's tracker list offers: `auto` (the checkpoint's own, if it has one), `none`, then checkpoints
+    that hold SAM3's tracker (sam3_video folders in models/sam3_litetext, then the registry's) to compose with."""
+    local = [name for name, path in local_model_dirs().items() if _is_video_checkpoint(path)]
+    aliases = [spec.alias for spec in litetext.list_models() if spec.has_tracker and spec.family == "sam3"]
+    return ["auto", "none", *local, *[alias for alias in aliases if alias not in local]]
+
+
+def resolve_tracker(choice: str) -> str | bool | None:
+    """The `litetext.load(..., tracker=)` argument: None for `auto`, False for `none`, else a folder or alias."""
+    if choice in (None, "", "auto"):
+        return None
+    if choice == "none":
+        return False
+    local = local_model_dirs()
+    return str(local[choice]) if choice in local else choice
+
+
+def _is_video_checkpoint(path: Path) -> bool:
+    """Whether a save_pretrained folder is in facebook/sam3's sam3_video layout (detector plus tracker)."""
+    import json
+
+    try:
+        return json.loads((path / "config.json").read_text()).get("model_type") == "sam3_video"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def resolve_device(choice: str) -> str:
     """`auto` is ComfyUI's compute device (respects --cpu, --cuda-device ...), or litetext's auto outside it."""
     if choice != "auto":
@@ -132,11 +160,13 @@ _PATCHERS: dict[int, Any] = {}
 _PATCHERS_LOCK = threading.Lock()
 
 
-def load_model(choice: str, hub_id: str = "", device: str = "auto", precision: str = "auto") -> LiteTextModel:
+def load_model(choice: str, hub_id: str = "", device: str = "auto", precision: str = "auto",
+               tracker: str = "auto") -> LiteTextModel:
     """Load (or reuse) the shared engine and wrap it so ComfyUI's model management can offload it."""
     model = resolve_model(choice, hub_id)
     resolved_device = resolve_device(device)
-    engine = litetext.load(model, device=resolved_device, dtype=resolve_precision(precision, resolved_device))
+    engine = litetext.load(model, device=resolved_device, dtype=resolve_precision(precision, resolved_device),
+                           tracker=resolve_tracker(tracker))
     return LiteTextModel(engine, _patcher_for(engine))
 
 

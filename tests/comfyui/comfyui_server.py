@@ -25,7 +25,8 @@ from tests.conftest import REPO, stop_process
 
 COMFYUI_DIR = os.environ.get("LITETEXT_COMFYUI_DIR")
 COMFYUI_PYTHON = os.environ.get("LITETEXT_COMFYUI_PYTHON") or sys.executable
-NODE_IDS = ("LiteTextModelLoader", "LiteTextSegment", "LiteTextPickInstances", "LiteTextSegmentsInfo")
+NODE_IDS = ("LiteTextModelLoader", "LiteTextSegment", "LiteTextPickInstances", "LiteTextSegmentsInfo",
+            "LiteTextSegmentObject", "LiteTextTrack", "LiteTextSelectTracks")
 API_WORKFLOW = Path("plugins") / "comfyui" / "api_workflows" / "litetext_segment_api.json"
 needs_comfyui = pytest.mark.skipif(not COMFYUI_DIR, reason="set LITETEXT_COMFYUI_DIR to a ComfyUI checkout to run")
 

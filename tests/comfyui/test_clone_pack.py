@@ -15,7 +15,8 @@ import pytest
 
 from tests.comfyui.checkout import REPO, clone_repository
 
-NODE_IDS = ["LiteTextModelLoader", "LiteTextSegment", "LiteTextPickInstances", "LiteTextSegmentsInfo"]
+NODE_IDS = ["LiteTextModelLoader", "LiteTextSegment", "LiteTextPickInstances", "LiteTextSegmentsInfo",
+            "LiteTextSegmentObject", "LiteTextTrack", "LiteTextSelectTracks"]
 
 
 def manager_pip_arguments(requirements: Path) -> list[str]:

@@ -88,11 +88,15 @@ def test_comfyui_imports_the_clone_as_a_pack(server, installed):
         assert info[node_id]["python_module"] == "custom_nodes.litetext"
 
 
-def test_templates_offer_the_ui_workflow_with_its_thumbnail(server):
-    assert get_json(f"{server}/workflow_templates") == {"litetext": ["litetext_segment"]}
-    for name, kind in (("litetext_segment.json", "application/json"), ("litetext_segment.jpg", "image/jpeg")):
-        with urllib.request.urlopen(f"{server}/api/workflow_templates/litetext/{name}", timeout=10) as response:
-            assert response.headers["Content-Type"] == kind
+def test_templates_offer_the_ui_workflows_with_their_thumbnails(server, installed):
+    templates = sorted(path.stem for path in (installed["clone"] / "example_workflows").glob("*.json"))
+    assert "litetext_segment" in templates
+    listed = get_json(f"{server}/workflow_templates")
+    assert {pack: sorted(names) for pack, names in listed.items()} == {"litetext": templates}
+    for template in templates:
+        for name, kind in ((f"{template}.json", "application/json"), (f"{template}.jpg", "image/jpeg")):
+            with urllib.request.urlopen(f"{server}/api/workflow_templates/litetext/{name}", timeout=10) as response:
+                assert response.headers["Content-Type"] == kind
 
 
 def test_api_workflow_and_exemplar_boxes_run(server, installed):

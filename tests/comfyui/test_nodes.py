@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 import litetext  # noqa: E402
 
 PACK = Path(__file__).resolve().parents[2] / "plugins" / "comfyui"
-NODE_IDS = {"LiteTextModelLoader", "LiteTextSegment", "LiteTextPickInstances", "LiteTextSegmentsInfo"}
+NODE_IDS = {"LiteTextModelLoader", "LiteTextSegment", "LiteTextPickInstances", "LiteTextSegmentsInfo",
+            "LiteTextSegmentObject", "LiteTextTrack", "LiteTextSelectTracks"}
 SIZE = (160, 120)  # width, height of the test batch (ComfyUI batches share one size)
 
 
