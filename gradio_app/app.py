@@ -33,8 +33,8 @@ import numpy as np
 from PIL import Image
 
 import litetext
+from litetext import TrackSummary, track_to_files
 from litetext.coco import CocoBuilder
-from litetext.tracks import TrackSummary, track_to_files
 
 log = logging.getLogger("litetext.gradio")
 

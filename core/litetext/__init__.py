@@ -48,6 +48,10 @@ _LAZY = {
     "list_images": "images",
     "CacheStats": "cache",
     "TrackedFrame": "tracking",
+    "TrackWriter": "tracks",
+    "TrackSummary": "tracks",
+    "read_tracks": "tracks",
+    "track_to_files": "tracks",
     "open_video": "videos",
     "VideoWriter": "videos",
     "assemble": "compose",
@@ -58,7 +62,8 @@ __all__ = [
     "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
     "ModelError", "ModelNotFoundError", "UnsafeCheckpointError", "NoTrackerError", "assemble", "Composition",
-    "InvalidVideoError", "TrackedFrame", "open_video", "VideoWriter",
+    "InvalidVideoError", "TrackedFrame", "open_video", "VideoWriter", "TrackWriter", "TrackSummary", "read_tracks",
+    "track_to_files",
     "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",
     "Result", "Instance", "Timings", "masks_from_rle", "prompt_color", "load_image", "list_images", "CacheStats",
 ]
@@ -71,6 +76,7 @@ if TYPE_CHECKING:
     from .images import list_images, load_image
     from .result import Instance, Result, Timings, masks_from_rle, prompt_color
     from .tracking import TrackedFrame
+    from .tracks import TrackSummary, TrackWriter, read_tracks, track_to_files
     from .videos import VideoWriter, open_video
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import litetext
-from litetext.tracks import TrackSummary
+from litetext import TrackSummary
 
 from .convert import parse_indices
 
@@ -23,7 +23,7 @@ from .convert import parse_indices
 @dataclass
 class Tracks:
     """Every frame of a tracked IMAGE batch: per frame its instances' object ids, prompts, scores, pixel boxes and
-    RLE masks (`Result.to_dict()`), and the summary of its objects (`litetext.tracks.TrackSummary`)."""
+    RLE masks (`Result.to_dict()`), and the summary of its objects (`litetext.TrackSummary`)."""
 
     prompts: list[str]
     image_size: tuple[int, int]  # (width, height), the same for every frame of a ComfyUI batch
