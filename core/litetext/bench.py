@@ -7,6 +7,8 @@ Workloads (every image gets the same K prompts):
 4. interactive re-prompt: one new prompt on an image already in litetext's cache, against one naive call;
 5. a click (with a tracker): one point on an image in litetext's cache (`segment_object`), against the naive
    path, a full `Sam3TrackerModel` forward with its own vision pass; their masks must be equal.
+With `backend="onnx"`, (3) and (4) run again on the ONNX Runtime engine (`litetext.onnx`, exported into the
+cache once, untimed), after the PyTorch model is released so each engine's peak memory is its own.
 Before reporting a speed-up it checks that (3) found the same instances as (1). With `reference_dtype`, the
 baselines run in that dtype and litetext in `dtype`: an inexact mode (bf16 on a CPU, say) is then measured by
 how many of the reference's instances it finds and their mask IoU, not held to identical results.
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+ONNX_RUN, ONNX_REPROMPT = "litetext (onnx)", "re-prompt (onnx, cached)"
 RANDOM_VARIANTS = {"random-s0": "s0", "random-s1": "s1", "random-l": "l", "random-sam3": "sam3"}
 PROMPTS = ["person", "car", "dog", "bicycle", "traffic light", "bus", "tree", "window", "wheel", "road",
            "sky", "building", "cat", "chair", "bottle", "cup"]
@@ -80,6 +83,7 @@ class BenchReport:
     machine: dict[str, Any]
     measurements: list[Measurement] = field(default_factory=list)
     agreement: Agreement | None = None
+    onnx_agreement: Agreement | None = None  # the ONNX engine against the naive loop, with --backend onnx
     #: Whether the click's mask equalled the naive tracker's (None: no click workload).
     clicks_agree: bool | None = None
 
@@ -90,6 +94,11 @@ class BenchReport:
 
     def get(self, name: str) -> Measurement | None:
         return next((m for m in self.measurements if m.name == name), None)
+
+    @property
+    def onnx_inexact(self) -> bool:
+        """True when the ONNX engine ran a quantised graph: measured by recall and IoU, not held to equality."""
+        return bool(self.settings.get("quantize"))
 
     def ratios(self) -> dict[str, float]:
         """Speed-ups of litetext over each baseline (ms per image divided)."""
@@ -105,6 +114,13 @@ class BenchReport:
         click, naive_click = self.get("click (litetext, cached)"), self.get("click (naive tracker, one call)")
         if click and naive_click:
             ratios["click vs naive"] = naive_click.ms_per_image / click.ms_per_image
+        onnx, onnx_reprompt = self.get(ONNX_RUN), self.get(ONNX_REPROMPT)
+        if onnx and ours:
+            ratios["onnx vs litetext (torch)"] = ours.ms_per_image / onnx.ms_per_image
+        if onnx and naive:
+            ratios["onnx vs naive"] = naive.ms_per_image / onnx.ms_per_image
+        if onnx_reprompt and reprompt:
+            ratios["onnx re-prompt vs litetext re-prompt"] = reprompt.ms_per_image / onnx_reprompt.ms_per_image
         return ratios
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,6 +132,9 @@ class BenchReport:
             "agreement": None if self.agreement is None else {**asdict(self.agreement),
                                                               "same_instances": self.agreement.same_instances,
                                                               "recall": self.agreement.recall},
+            "onnx_agreement": None if self.onnx_agreement is None else {
+                **asdict(self.onnx_agreement), "same_instances": self.onnx_agreement.same_instances,
+                "recall": self.onnx_agreement.recall},
             "ratios": self.ratios(),
             "clicks_agree": self.clicks_agree,
         }
@@ -145,6 +164,15 @@ class BenchReport:
         if self.clicks_agree is not None:
             same = "identical mask" if self.clicks_agree else "MASKS DIFFER"
             lines.append(f"Click against the naive tracker: {same}")
+        o = self.onnx_agreement
+        if o is not None:
+            lines.append("")
+            lines.append(f"ONNX Runtime ({self.settings.get('quantize') or 'fp32'}) against the naive loop: found "
+                         f"{o.matched_instances} of {o.instances_reference} instances ({o.recall:.1%}) plus "
+                         f"{o.instances_litetext - o.matched_instances} others; mean mask IoU {o.mean_mask_iou:.4f}, "
+                         f"max score diff {o.max_score_difference:.2e}, max box diff {o.max_box_difference:.2e} px"
+                         + ("" if self.onnx_inexact else
+                            f" -> {'same instances' if o.same_instances else 'DIFFERENT INSTANCES'}"))
         return "\n".join(lines)
 
 
@@ -204,12 +232,15 @@ def run_bench(
     baselines: bool = True,
     compile_mode: str | None = None,
     reference_dtype: str | None = None,
+    backend: str = "torch",
+    quantize: str | None = None,
     log: Callable[[str], None] = print,
 ) -> BenchReport:
     """Run the workloads and return the report. `model` is an alias, hub id, directory or a full-size random
     architecture (`random-s0`, `random-s1`, `random-l`, `random-sam3`). `compile_mode` ("default",
     "reduce-overhead", ...) compiles litetext's decoder first; compile time is not billed to a workload.
-    `reference_dtype` runs the baselines in another dtype than litetext, to measure an inexact mode."""
+    `reference_dtype` runs the baselines in another dtype than litetext, to measure an inexact mode.
+    `backend="onnx"` adds the ONNX Runtime engine (CPU, fp32 or with `quantize="int8"` an int8 vision encoder)."""
     import torch
 
     from .engine import Engine
@@ -232,6 +263,13 @@ def run_bench(
     baseline_precision = resolve_dtypes(reference_dtype, resolved_device) if reference_dtype else (precision[1],) * 2
     if baseline_precision[0] != baseline_precision[1]:
         raise InputError(f"reference dtype {reference_dtype!r} mixes dtypes; the plain transformers loops need one")
+    if backend not in ("torch", "onnx"):
+        raise InputError(f"unknown backend {backend!r}; use torch or onnx")
+    if quantize is not None and backend != "onnx":
+        raise InputError("--quantize applies to the ONNX backend: add --backend onnx")
+    if backend == "onnx" and (resolved_device != "cpu" or baseline_precision[1] != torch.float32):
+        raise InputError("--backend onnx runs on the CPU against fp32 baselines: use --device cpu and an fp32 "
+                         "reference (--reference-dtype fp32 with another --dtype)")
     if model in RANDOM_VARIANTS:
         from .testing import build_full_size_random_model, build_full_size_random_tracker
 
@@ -253,7 +291,8 @@ def run_bench(
         settings={"model": model, "device": resolved_device, "dtype": precision_name(*precision),
                   "reference_dtype": precision_name(*baseline_precision), "images": images, "size": list(size),
                   "prompts": prompts, "batch_size": batch_size,
-                  "batched": engine.batched, "compiled": compile_mode or False},
+                  "batched": engine.batched, "compiled": compile_mode or False, "backend": backend,
+                  "quantize": quantize},
         machine=_machine(resolved_device),
     )
     threshold = 0.5
@@ -282,6 +321,9 @@ def run_bench(
                                                             for p in pictures])
             measure("re-prompt (naive, one call)", 1,
                     lambda: _naive_call(engine, pictures[0], "fresh prompt", threshold))
+    onnx_directory = None
+    if backend == "onnx":  # from the fp32 model, before litetext may cast or compile it; not timed
+        onnx_directory = _onnx_export(model, engine.model, engine.processor, quantize, log)
     if baseline_precision != precision:
         log(f"casting the model to {precision_name(*precision)} for litetext ...")
         tracker = None if tracker is None else tracker.to(precision[1])
@@ -308,7 +350,54 @@ def run_bench(
                 naive = measure("click (naive tracker, one call)", 1,
                                 lambda: _naive_click(engine, pictures[0], click))
             report.clicks_agree = bool(np.array_equal(naive, ours.masks))
+    if onnx_directory is not None:
+        import gc
+
+        from .onnx import OnnxSam3
+
+        processor = engine.processor
+        del engine, network, tracker, results  # release the PyTorch model: the ONNX engine's memory is its own
+        gc.collect()
+        log(f"loading the ONNX Runtime engine from {onnx_directory} ...")
+        onnx_engine = Engine(OnnxSam3(onnx_directory), processor, name=f"{model} (onnx)")
+        onnx_results = measure(ONNX_RUN, len(pictures), lambda: [
+            item.result for item in onnx_engine.segment_batch(pictures, prompt_list, batch_size=batch_size,
+                                                              threshold=threshold)])
+        measure(ONNX_REPROMPT, 1, lambda: onnx_engine.segment(pictures[0], "fresh prompt", threshold=threshold))
+        if baselines:
+            report.onnx_agreement = _agreement(reference, onnx_results)
     return report
+
+
+def _onnx_export(model: str, network: Any, processor: Any, quantize: str | None, log) -> Any:
+    """The ONNX export the bench runs: made once into litetext's cache (the one `load(backend="onnx")` uses;
+    random architectures by name and versions, as their seed is fixed), then its int8 copy when asked for."""
+    import hashlib
+
+    import torch
+    import transformers
+
+    from . import __version__
+    from .loading import cache_dir
+    from .onnx import export_model, is_export, quantize_export
+    from .onnx.runtime import export_directory
+
+    if model in RANDOM_VARIANTS:
+        key = hashlib.blake2s(f"{model}|{__version__}|{transformers.__version__}|{torch.__version__}".encode(),
+                              digest_size=6).hexdigest()
+        fp32 = cache_dir() / "onnx" / f"bench-{model}-{key}" / "float32"
+    else:
+        fp32, _ = export_directory(model, "fp32")
+    if not is_export(fp32):
+        log(f"exporting {model} to ONNX into {fp32} (once; not timed) ...")
+        export_model(network, processor, fp32, name=model, log=log)
+    if quantize is None:
+        return fp32
+    quantized = fp32.with_name("int8-vision")
+    if not is_export(quantized):
+        log(f"quantizing the vision encoder ({quantize}) into {quantized} ...")
+        quantize_export(fp32, quantized, quantize=quantize)
+    return quantized
 
 
 def _photos(count: int, size: tuple[int, int]):

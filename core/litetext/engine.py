@@ -176,9 +176,13 @@ class Engine:
 
         self.model = model
         self.processor = processor
-        self.device = next(model.parameters()).device
-        self.dtype = next(model.detr_encoder.parameters()).dtype  # what the text encoder and decoder run in
-        self.vision_dtype = next(model.vision_encoder.parameters()).dtype
+        backend = getattr(model, "litetext_backend", None)  # set by a model that is no torch module (litetext.onnx)
+        if backend is None:
+            self.device = next(model.parameters()).device
+            self.dtype = next(model.detr_encoder.parameters()).dtype  # what the text encoder and decoder run in
+            self.vision_dtype = next(model.vision_encoder.parameters()).dtype
+        else:
+            self.device, self.dtype, self.vision_dtype = backend.device, backend.dtype, backend.vision_dtype
         self.max_pixels = max_pixels
         on_gpu = self.device.type != "cpu"
         self.batched = on_gpu if batched is None else batched
@@ -200,13 +204,14 @@ class Engine:
             from .tracker import Tracker
 
             self.tracker = Tracker(tracker, processor.image_processor)
-        text_params = sum(p.numel() for p in model.text_encoder.parameters())
+        text_params = (sum(p.numel() for p in model.text_encoder.parameters()) if backend is None
+                       else backend.text_encoder_params)
         self.info = EngineInfo(
             model=name,
             checkpoint=checkpoint,
             family="litetext" if model.config.model_type == "sam3_lite_text" else "sam3",
             device=str(self.device),
-            dtype=precision_name(self.vision_dtype, self.dtype),
+            dtype=precision_name(self.vision_dtype, self.dtype) if backend is None else backend.precision,
             text_encoder_params_m=round(text_params / 1e6, 2),
             image_size=int(processor.image_processor.size["height"]),
             has_tracker=self.tracker is not None,
@@ -877,6 +882,7 @@ def load(
     tracker: str | os.PathLike | bool | None = None,
     image_cache_bytes: int | None = None,
     text_cache_bytes: int | None = None,
+    backend: str = "auto",
 ) -> Engine:
     """The process-wide engine for `model` (an alias, hub id or local directory), `device` and `dtype`.
 
@@ -887,7 +893,22 @@ def load(
 
     Calling it again with the same arguments returns the same engine: weights are loaded once and every
     adapter shares the caches. Cache budgets, when given, resize the shared caches (0 disables one).
+
+    `backend="onnx"` runs the same engine on ONNX Runtime (CPU; `pip install "litetext[onnx]"`): `model` is an
+    export directory (`litetext export`), or a model exported into litetext's cache on first use. The default,
+    `auto`, is ONNX for an export directory and PyTorch for everything else.
     """
+    from .onnx.manifest import is_export
+
+    if backend == "onnx" or (backend == "auto" and is_export(model)):
+        from .onnx.runtime import load_engine
+
+        return load_engine(model, device, dtype, tracker=tracker, image_cache_bytes=image_cache_bytes,
+                           text_cache_bytes=text_cache_bytes)
+    if backend not in ("auto", "torch"):
+        from .errors import ModelError
+
+        raise ModelError(f"unknown backend {backend!r}: use 'torch', 'onnx' or 'auto'")
     from .loading import load_model_and_processor, resolve_checkpoint, resolve_device, resolve_dtypes
 
     resolved_device = resolve_device(device)

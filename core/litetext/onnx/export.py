@@ -1,0 +1,342 @@
+"""Export SAM3-LiteText (or SAM3) as ONNX graphs: vision encoder, text encoder, and the prompt-dependent decoder.
+
+The graphs mirror the engine's stages, so the ONNX backend answers the same three calls the engine makes of a
+transformers model:
+
+- `vision_encoder`: pixel values (any batch) -> the three FPN levels SAM3 decodes from, and their position
+  encodings (batch 1: they depend only on the image size);
+- `text_encoder`: token ids and attention mask (any batch) -> projected text features, usable on their own
+  with another SAM3 runtime (the part LiteText changed);
+- `decoder`: one image's FPN levels and position encodings (batch 1) with K prompts' text features (K
+  dynamic), broadcast inside the graph, so an image's features are never copied per prompt;
+- `decoder_with_boxes`: the same for one prompt with exemplar boxes (any count).
+
+Every graph is traced by transformers' own code (`torch.onnx.export`, dynamo) with attention routed to ONNX
+Runtime's fused MultiHeadAttention (see `attention.py`), and weights go to external data files beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from .manifest import (
+    DECODER,
+    DECODER_WITH_BOXES,
+    TEXT_ENCODER,
+    VISION_ENCODER,
+    GraphSpec,
+    InvalidExportError,
+    Manifest,
+    TensorSpec,
+    is_export,
+    read_manifest,
+)
+
+OPSET = 18
+#: Tokens per prompt, as Sam3Processor pads them (the engine's TEXT_LENGTH).
+TEXT_LENGTH = 32
+LEVELS = 3
+FEATURE_NAMES = tuple(f"fpn_hidden_states_{i}" for i in range(LEVELS))
+POSITION_NAMES = tuple(f"fpn_position_encoding_{i}" for i in range(LEVELS))
+DECODER_OUTPUTS = ("pred_logits", "pred_boxes", "pred_masks", "presence_logits")
+QUANTIZATIONS = ("int8",)
+
+
+def export_onnx(
+    model: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    quantize: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Manifest:
+    """Export `model` (an alias, hub id or local checkpoint directory) into the directory `out`.
+
+    `quantize="int8"` quantises the vision encoder's matrix products to int8 (ONNX Runtime's dynamic
+    quantisation): faster on CPUs, not exact. Returns the manifest written beside the graphs.
+    """
+    import torch
+
+    from ..loading import load_model_and_processor, resolve_checkpoint
+
+    name = os.fspath(model)
+    _check_target(Path(os.fspath(out)).expanduser())  # before minutes of loading
+    checkpoint = resolve_checkpoint(name)
+    network, processor = load_model_and_processor(checkpoint, "cpu", torch.float32)
+    return export_model(network, processor, out, name=name, checkpoint=checkpoint, quantize=quantize, log=log)
+
+
+def export_model(
+    model: Any,
+    processor: Any,
+    out: str | os.PathLike,
+    *,
+    name: str = "custom",
+    checkpoint: str = "",
+    quantize: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Manifest:
+    """Export an already-loaded fp32 CPU model and its processor into `out` (see `export_onnx`).
+
+    The export is written beside `out` and moved into place when complete, so an interrupted export never
+    leaves a half-written directory that looks whole.
+    """
+    import torch
+
+    say = log or (lambda line: None)
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise ModelError(f"unknown quantization {quantize!r}; use one of {', '.join(QUANTIZATIONS)}")
+    parameter = next(model.parameters())
+    if parameter.device.type != "cpu" or any(p.dtype != torch.float32 for p in model.parameters()):
+        raise ModelError("ONNX export needs the model in float32 on the CPU (load it with device='cpu', dtype='fp32')")
+    out = Path(os.fspath(out)).expanduser()
+    _check_target(out)
+    staging = _staging(out)
+    fp32 = _staging(out, "fp32") if quantize else staging
+    try:
+        graphs = {}
+        for role, stage in _stages(model, processor).items():
+            started = time.perf_counter()
+            say(f"exporting the {role.replace('_', ' ')} ...")
+            graphs[role] = _export_graph(model, stage, fp32, role)
+            say(f"  {role}: {time.perf_counter() - started:.0f} s")
+        manifest = _manifest(model, processor, graphs, name=name, checkpoint=checkpoint)
+        model.config.save_pretrained(fp32)
+        processor.save_pretrained(fp32)
+        manifest.write(fp32)
+        if quantize:
+            say(f"quantizing the vision encoder to {quantize} ...")
+            manifest = _quantized_copy(fp32, staging, manifest)
+        _replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(fp32, ignore_errors=True)
+    return manifest
+
+
+def quantize_export(source: str | os.PathLike, out: str | os.PathLike, *, quantize: str = "int8") -> Manifest:
+    """Write a copy of the fp32 export `source` into `out` with the vision encoder quantised (`int8`)."""
+    if quantize not in QUANTIZATIONS:
+        raise ModelError(f"unknown quantization {quantize!r}; use one of {', '.join(QUANTIZATIONS)}")
+    source = Path(os.fspath(source)).expanduser()
+    manifest = read_manifest(source)
+    if manifest.precision != "float32":
+        raise InvalidExportError(f"{source} is already quantized ({manifest.precision}); quantize an fp32 export")
+    out = Path(os.fspath(out)).expanduser()
+    _check_target(out)
+    staging = _staging(out)
+    try:
+        manifest = _quantized_copy(source, staging, manifest)
+        _replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+# The three stages as modules with plain tensor inputs and outputs ----------------------------------------------
+
+
+def _stages(model: Any, processor: Any) -> dict[str, tuple[Any, tuple[Any, ...], dict[str, Any], tuple[str, ...]]]:
+    """Per graph: (module, example inputs, dynamic shapes, output names). Examples need only the right shapes."""
+    import torch
+
+    size = int(processor.image_processor.size["height"])
+    vision_config = model.config.vision_config
+    side = size // vision_config.backbone_config.patch_size
+    channels = vision_config.fpn_hidden_size
+    sides = [int(side * scale) for scale in vision_config.scale_factors][:LEVELS]
+    hidden = model.config.detr_encoder_config.hidden_size
+    generator = torch.Generator().manual_seed(0)
+    features = tuple(torch.randn(1, channels, s, s, generator=generator) for s in sides)
+    positions = tuple(torch.randn(1, channels, s, s, generator=generator) for s in sides)
+    # Two of each dynamic axis: an example of size 1 would be specialised to 1.
+    pixels = torch.randn(2, 3, size, size, generator=generator)
+    tokens = torch.randint(3, 40, (2, TEXT_LENGTH), generator=generator)
+    mask = torch.ones(2, TEXT_LENGTH, dtype=torch.long)
+    mask[:, 6:] = 0
+    text = torch.randn(2, TEXT_LENGTH, hidden, generator=generator)
+    boxes = torch.tensor([[[0.3, 0.3, 0.2, 0.2], [0.6, 0.5, 0.3, 0.2]]])
+    labels = torch.tensor([[1, 0]])
+    prompts = torch.export.Dim("prompts", min=1, max=1024)
+    images = torch.export.Dim("images", min=1, max=1024)
+    box_count = torch.export.Dim("boxes", min=1, max=256)
+    fixed = dict.fromkeys(FEATURE_NAMES + POSITION_NAMES)
+    return {
+        VISION_ENCODER: (_VisionEncoder(model), (pixels,), {"pixel_values": {0: images}},
+                         FEATURE_NAMES + POSITION_NAMES),
+        TEXT_ENCODER: (_TextEncoder(model), (tokens, mask),
+                       {"input_ids": {0: prompts}, "attention_mask": {0: prompts}}, ("text_features",)),
+        DECODER: (_Decoder(model), (*features, *positions, text, mask),
+                  {**fixed, "text_features": {0: prompts}, "text_mask": {0: prompts}}, DECODER_OUTPUTS),
+        # One prompt per call: the geometry encoder's trace specialises the prompt count.
+        DECODER_WITH_BOXES: (_Decoder(model), (*features, *positions, text[:1], mask[:1], boxes, labels),
+                             {**fixed, "text_features": None, "text_mask": None, "input_boxes": {1: box_count},
+                              "input_boxes_labels": {1: box_count}}, DECODER_OUTPUTS),
+    }
+
+
+def _module_base():
+    import torch
+
+    return torch.nn.Module
+
+
+class _Stage(_module_base()):
+    def __init__(self, model: Any):
+        super().__init__()
+        self.model = model
+
+
+class _VisionEncoder(_Stage):
+    def forward(self, pixel_values):
+        outputs = self.model.get_vision_features(pixel_values=pixel_values)
+        positions = tuple(p[:1] for p in outputs.fpn_position_encoding[:LEVELS])
+        return tuple(outputs.fpn_hidden_states[:LEVELS]) + positions
+
+
+class _TextEncoder(_Stage):
+    def forward(self, input_ids, attention_mask):
+        return self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+
+
+class _Decoder(_Stage):
+    def forward(self, fpn_hidden_states_0, fpn_hidden_states_1, fpn_hidden_states_2, fpn_position_encoding_0,
+                fpn_position_encoding_1, fpn_position_encoding_2, text_features, text_mask, input_boxes=None,
+                input_boxes_labels=None):
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+        from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
+
+        count = text_features.shape[0]
+        broadcast = lambda levels: tuple(t.expand(count, -1, -1, -1) for t in levels) + (None,)  # noqa: E731
+        vision = Sam3VisionEncoderOutput(
+            fpn_hidden_states=broadcast((fpn_hidden_states_0, fpn_hidden_states_1, fpn_hidden_states_2)),
+            fpn_position_encoding=broadcast((fpn_position_encoding_0, fpn_position_encoding_1,
+                                             fpn_position_encoding_2)),
+        )
+        boxes = {} if input_boxes is None else {"input_boxes": input_boxes, "input_boxes_labels": input_boxes_labels}
+        out = self.model(vision_embeds=vision, text_embeds=BaseModelOutputWithPooling(pooler_output=text_features),
+                         attention_mask=text_mask, **boxes)
+        return out.pred_logits, out.pred_boxes, out.pred_masks, out.presence_logits
+
+
+# Export, manifest, quantization --------------------------------------------------------------------------------
+
+
+def _export_graph(model: Any, stage, directory: Path, role: str) -> GraphSpec:
+    import warnings
+
+    import torch
+
+    from .attention import exportable_attention, translation_table
+
+    module, example, dynamic_shapes, output_names = stage
+    path = directory / f"{role}.onnx"
+    with exportable_attention(model), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation and tracing chatter is not the user's concern
+        program = torch.onnx.export(module, example, dynamo=True, dynamic_shapes=dynamic_shapes,
+                                    output_names=list(output_names), opset_version=OPSET,
+                                    custom_translation_table=translation_table(), optimize=True, verbose=False)
+    program.save(str(path), external_data=True)
+    del program
+    return _describe(path)
+
+
+def _describe(path: Path, precision: str = "float32") -> GraphSpec:
+    """The graph's inputs, outputs and files (with sizes), read back from what was written."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False)
+
+    def spec(value) -> TensorSpec:
+        tensor = value.type.tensor_type
+        shape = tuple(d.dim_param or d.dim_value for d in tensor.shape.dim)
+        return TensorSpec(value.name, shape, onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name)
+
+    locations = {entry.value for init in graph.graph.initializer for entry in init.external_data
+                 if entry.key == "location"}
+    files = {name: (path.parent / name).stat().st_size for name in sorted({path.name, *locations})}
+    return GraphSpec(file=path.name, inputs=tuple(spec(v) for v in graph.graph.input),
+                     outputs=tuple(spec(v) for v in graph.graph.output), files=files, precision=precision)
+
+
+def _manifest(model: Any, processor: Any, graphs: dict[str, GraphSpec], *, name: str, checkpoint: str) -> Manifest:
+    import onnx
+    import torch
+    import transformers
+
+    from .. import __version__
+
+    return Manifest(
+        model=name, checkpoint=checkpoint, model_type=model.config.model_type, litetext_version=__version__,
+        transformers_version=transformers.__version__, torch_version=torch.__version__, onnx_version=onnx.__version__,
+        opset=OPSET, precision="float32", image_size=int(processor.image_processor.size["height"]),
+        text_length=TEXT_LENGTH, text_encoder_params=sum(p.numel() for p in model.text_encoder.parameters()),
+        graphs=graphs,
+    )
+
+
+def _quantized_copy(source: Path, target: Path, manifest: Manifest) -> Manifest:
+    """Copy the fp32 export `source` into `target` (hard links where possible) with its vision encoder's
+    MatMuls quantised to int8: ONNX Runtime's dynamic quantisation (int8 weights, activations quantised per
+    call). Convolutions stay fp32: ONNX Runtime's ConvInteger is slower than its fp32 convolution on CPUs."""
+    from dataclasses import replace
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    vision = manifest.graphs[VISION_ENCODER]
+    for item in source.iterdir():
+        if item.is_file() and item.name not in vision.files:
+            _link_or_copy(item, target / item.name)
+    quantized = target / vision.file
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # its advice to pre-process the graph concerns static quantisation
+    try:
+        quantize_dynamic(source / vision.file, quantized, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul"], use_external_data_format=True,
+                         extra_options={"MatMulConstBOnly": True})
+    finally:
+        logging.disable(previous)
+    spec = _describe(quantized, precision="int8")
+    for name in spec.files:  # the quantiser writes its data through a private temporary file (mode 600)
+        (target / name).chmod(0o644)
+    manifest = replace(manifest, precision="int8-vision", graphs={**manifest.graphs, VISION_ENCODER: spec})
+    manifest.write(target)
+    return manifest
+
+
+def _check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_export(out))):
+        raise ModelError(f"{out} exists and is not a litetext ONNX export; choose an empty or new directory")
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Move the finished export into place (replacing an older export there)."""
+    if out.exists():
+        old = out.with_name(f"{out.name}.{os.getpid()}.old")
+        out.rename(old)
+        staging.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(out)
+
+
+def _staging(out: Path, purpose: str = "tmp") -> Path:
+    """A fresh directory beside `out` to build into (the same filesystem, so the final move is a rename)."""
+    path = out.with_name(f"{out.name}.{purpose}-{os.getpid()}")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
