@@ -574,10 +574,11 @@ class VideoBenchReport:
 
 def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto", dtype: str = "auto",
                     frames: int = 1000, size: tuple[int, int] = (640, 480), prompts: int = 2,
-                    log: Callable[[str], None] = print) -> VideoBenchReport:
+                    max_objects: int | None = None, log: Callable[[str], None] = print) -> VideoBenchReport:
     """Track `prompts` through a synthetic video of `frames` frames (a photo sliding by, generated on the fly, so
     the video itself costs no memory) in streaming mode. `model` is an alias, hub id or directory with a tracker, or
-    a full-size random architecture (`random-s0`, ...) with SAM3's random full-size tracker."""
+    a full-size random architecture (`random-s0`, ...) with SAM3's random full-size tracker. `max_objects` caps the
+    tracked objects (random weights keep finding new ones, and each object's state is bounded, not the count)."""
     import torch
 
     from .engine import Engine, load
@@ -609,11 +610,11 @@ def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto",
 
     report = VideoBenchReport(
         settings={"model": model, "device": resolved_device, "dtype": engine.info.dtype, "frames": frames,
-                  "size": list(size), "prompts": prompt_list, "mode": "stream"},
+                  "size": list(size), "prompts": prompt_list, "mode": "stream", "max_objects": max_objects},
         machine=_machine(resolved_device))
     marks = {max(0, round(frames * k / 10) - 1) for k in range(1, 11)} | {0}
     started = first = None
-    for tracked in engine.track(video(), prompt_list, mode="stream"):
+    for tracked in engine.track(video(), prompt_list, mode="stream", max_objects=max_objects):
         if started is None:
             first = time.perf_counter()
         if tracked.index in marks:

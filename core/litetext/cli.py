@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="instead: track --prompts prompts through a synthetic video of FRAMES frames (streamed, "
                             "--size) and report ms per frame, host memory and tracker state as it goes; the model "
                             "needs a tracker (random-s0 ... bring SAM3's random full-size one)")
+    bench.add_argument("--max-objects", type=int, default=None, help="with --video: cap on tracked objects")
     bench.add_argument("--json", help="also write the report as JSON to this file")
     bench.add_argument("--plot", help="also write a bar chart (PNG; needs matplotlib) to this file")
     bench.set_defaults(run=run_bench)
@@ -292,7 +293,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.video:
         video = run_video_bench(model=args.model, device=args.device, dtype=args.dtype, frames=args.video,
                                 size=(int(width), int(height)), prompts=args.prompts,
-                                log=lambda line: print(line, file=sys.stderr))
+                                max_objects=args.max_objects, log=lambda line: print(line, file=sys.stderr))
         settings = ", ".join(f"{k}={v}" for k, v in video.settings.items())
         print(f"litetext bench (video): {settings}\nmachine: {video.machine}\n\n{video.table()}")
         if args.json:
