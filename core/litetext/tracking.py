@@ -121,6 +121,7 @@ class VideoTracker:
                          "new_det_thresh": model.new_det_thresh, "max_num_objects": model.max_num_objects}
         self._lock = threading.Lock()
         self.session = None
+        _quiet_object_cap_warnings()
 
     def track(self, video: Any, prompts: Sequence[str], *, threshold: float | None = None,
               new_object_threshold: float | None = None, max_objects: int | None = None, start_frame: int = 0,
@@ -241,6 +242,21 @@ class VideoTracker:
             inputs = session.mask_inputs_per_obj.get(obj_idx, {})
             for frame in [f for f in inputs if f < oldest]:
                 del inputs[frame]
+
+
+def _quiet_object_cap_warnings() -> None:
+    """transformers logs a warning on every frame where `max_objects` stops new tracks; the cap is the caller's
+    choice, so those lines are dropped (once per process)."""
+    import logging
+
+    logger = logging.getLogger("transformers.models.sam3_video.modeling_sam3_video")
+    if not any(isinstance(f, _ObjectCapFilter) for f in logger.filters):
+        logger.addFilter(_ObjectCapFilter())
+
+
+class _ObjectCapFilter:
+    def filter(self, record) -> bool:
+        return "max_num_objects" not in record.getMessage()
 
 
 def state_bytes(session) -> int:
