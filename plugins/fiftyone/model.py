@@ -213,7 +213,22 @@ def read_prompt_value(value: Any, *, exemplar_boxes: bool = True) -> tuple[list[
         "or Detections")
 
 
-class LitetextModel(fom.Model, fom.EmbeddingsMixin, fom.TorchModelMixin, fom.SupportsGetItem):
+class PromptsFromConfig:
+    """`prompts` (alias `classes`, as FiftyOne's models name it): the config's `classes`, normalised when set."""
+
+    @property
+    def prompts(self) -> list[str] | None:
+        """The text prompts used for every sample or video (`config.classes`)."""
+        return self.config.classes
+
+    @prompts.setter
+    def prompts(self, value: str | Sequence[str] | None) -> None:
+        self.config.classes = litetext.normalize_prompts(value) if value else None
+
+    classes = prompts
+
+
+class LitetextModel(PromptsFromConfig, fom.Model, fom.EmbeddingsMixin, fom.TorchModelMixin, fom.SupportsGetItem):
     """SAM3-LiteText as a FiftyOne image model: text-prompted instance masks as `fo.Detections`.
 
     Build it from a `LitetextModelConfig`, or with keywords::
@@ -236,17 +251,6 @@ class LitetextModel(fom.Model, fom.EmbeddingsMixin, fom.TorchModelMixin, fom.Sup
         self.config = config
         self.engine = config.segment_options().engine()
         self._preprocess = True
-
-    @property
-    def prompts(self) -> list[str] | None:
-        """The text prompts used for every sample (`config.classes`)."""
-        return self.config.classes
-
-    @prompts.setter
-    def prompts(self, value: str | Sequence[str] | None) -> None:
-        self.config.classes = litetext.normalize_prompts(value) if value else None
-
-    classes = prompts
 
     @property
     def media_type(self) -> str:

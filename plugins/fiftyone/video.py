@@ -18,7 +18,7 @@ import fiftyone.core.models as fom
 import litetext
 
 from .convert import to_fiftyone_detections
-from .model import keeps_prompt, parse_shared_options, read_prompt_value
+from .model import PromptsFromConfig, keeps_prompt, parse_shared_options, read_prompt_value
 from .segment import frame_range, require_tracker
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _optional_fraction(d: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-class LitetextVideoModel(fom.SamplesMixin, fom.Model):
+class LitetextVideoModel(PromptsFromConfig, fom.SamplesMixin, fom.Model):
     """SAM3-LiteText as a FiftyOne video model: each prompt's instances found and tracked, as frame labels.
 
     The engine needs a tracker::
@@ -98,17 +98,6 @@ class LitetextVideoModel(fom.SamplesMixin, fom.Model):
             litetext.load(config.model, device=config.device, dtype=config.dtype, tracker=config.tracker),
             config.model)
         self._fields: dict[str, str] = {}
-
-    @property
-    def prompts(self) -> list[str] | None:
-        """The text prompts tracked in every video (`config.classes`)."""
-        return self.config.classes
-
-    @prompts.setter
-    def prompts(self, value: str | Sequence[str] | None) -> None:
-        self.config.classes = litetext.normalize_prompts(value) if value else None
-
-    classes = prompts
 
     @property
     def media_type(self) -> str:
