@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -916,18 +916,26 @@ def load(
     name = os.fspath(model)
     tracker_name = tracker if isinstance(tracker, bool) or tracker is None else os.fspath(tracker)
     key = (name, resolved_device, precision_name(vision_dtype, resolved_dtype), tracker_name)
+
+    def build() -> Engine:
+        checkpoint = resolve_checkpoint(name)
+        loaded_model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype, vision_dtype)
+        tracker_model, tracker_source = _load_tracker(loaded_model, checkpoint, tracker_name, resolved_device,
+                                                      resolved_dtype, vision_dtype)
+        return Engine(loaded_model, processor, name=name, checkpoint=checkpoint, tracker=tracker_model,
+                      tracker_checkpoint=tracker_source, image_cache_bytes=image_cache_bytes,
+                      text_cache_bytes=text_cache_bytes)
+
+    return shared_engine(key, build, image_cache_bytes, text_cache_bytes)
+
+
+def shared_engine(key: tuple, build: Callable[[], Engine], image_cache_bytes: int | None,
+                  text_cache_bytes: int | None) -> Engine:
+    """The process-wide engine under `key` (built once by `build`); a later call's cache sizes resize it."""
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
-            checkpoint = resolve_checkpoint(name)
-            loaded_model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype,
-                                                               vision_dtype)
-            tracker_model, tracker_source = _load_tracker(loaded_model, checkpoint, tracker_name, resolved_device,
-                                                          resolved_dtype, vision_dtype)
-            engine = Engine(loaded_model, processor, name=name, checkpoint=checkpoint, tracker=tracker_model,
-                            tracker_checkpoint=tracker_source, image_cache_bytes=image_cache_bytes,
-                            text_cache_bytes=text_cache_bytes)
-            _ENGINES[key] = engine
+            engine = _ENGINES[key] = build()
             return engine
     if image_cache_bytes is not None:
         engine.image_cache.resize(image_cache_bytes)

@@ -2,7 +2,8 @@
 
 `OnnxSam3` stands where the engine holds a transformers model: `get_vision_features`, `get_text_features` and
 the decoder call take and return what transformers' do, so every engine path (caches, batching, boxes) and
-every adapter works unchanged. Only CPU execution is offered: that is where ONNX Runtime was measured faster.
+every adapter works unchanged.
+Only CPU execution is offered: on GPUs, PyTorch with bf16 and batching is the fast path.
 """
 
 from __future__ import annotations
@@ -279,16 +280,10 @@ def load_engine(model: str | os.PathLike, device: str = "auto", dtype: Any = "au
     directory, precision = export_directory(model, dtype)
     name = os.fspath(model)
     key = (name, "cpu", precision, "onnx")
-    with engines._ENGINES_LOCK:
-        engine = engines._ENGINES.get(key)
-        if engine is None:
-            network, processor, checkpoint = load_onnx(model, dtype)
-            engine = engines.Engine(network, processor, name=name, checkpoint=checkpoint,
-                                    image_cache_bytes=image_cache_bytes, text_cache_bytes=text_cache_bytes)
-            engines._ENGINES[key] = engine
-            return engine
-    if image_cache_bytes is not None:
-        engine.image_cache.resize(image_cache_bytes)
-    if text_cache_bytes is not None:
-        engine.text_cache.resize(text_cache_bytes)
-    return engine
+
+    def build():
+        network, processor, checkpoint = load_onnx(model, dtype)
+        return engines.Engine(network, processor, name=name, checkpoint=checkpoint,
+                              image_cache_bytes=image_cache_bytes, text_cache_bytes=text_cache_bytes)
+
+    return engines.shared_engine(key, build, image_cache_bytes, text_cache_bytes)
