@@ -233,6 +233,11 @@ class Engine:
         where processes are short-lived or compilation is unavailable (ZeroGPU Spaces).
         """
         torch = self._torch
+        if getattr(self.model, "litetext_backend", None) is not None:
+            from .errors import ModelError
+
+            raise ModelError(f"compile() is for the PyTorch backend; {self.model!r} runs ONNX Runtime graphs, which "
+                             "it optimises itself when it loads them")
         with self._lock:
             for name in self.DECODER_MODULES:
                 module = getattr(self.model, name)

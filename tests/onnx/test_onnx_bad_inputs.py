@@ -71,6 +71,11 @@ def test_unsupported_onnx_options_are_refused(onnx_export, kwargs, message):
         litetext.load(str(onnx_export), backend="onnx", **kwargs)
 
 
+def test_compile_on_an_onnx_engine_says_it_is_for_pytorch(onnx_engine):
+    with pytest.raises(litetext.ModelError, match="compile\\(\\) is for the PyTorch backend"):
+        onnx_engine.compile()
+
+
 def test_an_unknown_backend_is_refused(checkpoints):
     with pytest.raises(litetext.ModelError, match="unknown backend 'tensorrt'"):
         litetext.load(str(checkpoints["litetext"]), backend="tensorrt")
