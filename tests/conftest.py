@@ -21,6 +21,16 @@ PHOTOS = sorted((REPO / "examples" / "images").glob("*.jpg"))
 ARCHITECTURES = ("litetext", "sam3")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist's `--dist loadgroup` (as `.ci/run` runs), keep each ecosystem's tests on one worker
+    (one Label Studio server, one mongod, one Ray cluster at a time), and each other test file's on one."""
+    tests = REPO / "tests"
+    for item in items:
+        path = Path(str(item.path))
+        parts = path.relative_to(tests).parts if path.is_relative_to(tests) else (path.name,)
+        item.add_marker(pytest.mark.xdist_group(parts[0] if len(parts) > 1 else path.stem))
+
+
 @pytest.fixture(scope="session")
 def photos() -> list[Path]:
     """Real photos shipped with the examples (cat, coffee, astronaut, rocket)."""
