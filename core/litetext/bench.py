@@ -373,14 +373,15 @@ def _onnx_workloads(directory, model: str, pictures, prompt_list, batch_size: in
     """The ONNX engine's dataset run and re-prompt, in a fresh process (its memory alone, as a user's process
     running only the ONNX backend would have). Returns (measurements, dataset-run results)."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     import torch
 
     log(f"running the ONNX Runtime engine from {directory} in a process of its own ...")
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        measurements, results, lines = pool.apply(
-            _onnx_process, (str(directory), model, pictures, prompt_list, batch_size, threshold,
-                            torch.get_num_threads()))
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        measurements, results, lines = pool.submit(
+            _onnx_process, str(directory), model, pictures, prompt_list, batch_size, threshold,
+            torch.get_num_threads()).result()
     for line in lines:
         log(line)
     return measurements, results
