@@ -139,6 +139,7 @@ class EngineInfo:
     text_encoder_params_m: float
     image_size: int
     has_tracker: bool = False
+    backend: str = "torch"  # or "onnx": ONNX Runtime graphs, no torch weights (litetext.onnx)
 
 
 class Engine:
@@ -215,6 +216,7 @@ class Engine:
             text_encoder_params_m=round(text_params / 1e6, 2),
             image_size=int(processor.image_processor.size["height"]),
             has_tracker=self.tracker is not None,
+            backend="torch" if backend is None else backend.name,
         )
         self._torch = torch
 
@@ -233,7 +235,7 @@ class Engine:
         where processes are short-lived or compilation is unavailable (ZeroGPU Spaces).
         """
         torch = self._torch
-        if getattr(self.model, "litetext_backend", None) is not None:
+        if self.info.backend != "torch":
             from .errors import ModelError
 
             raise ModelError(f"compile() is for the PyTorch backend; {self.model!r} runs ONNX Runtime graphs, which "

@@ -173,17 +173,17 @@ def load_model(choice: str, hub_id: str = "", device: str = "auto", precision: s
 def _patcher_for(engine: Any) -> Any:
     """One ModelPatcher per engine (ComfyUI tracks loaded models by patcher identity). None outside ComfyUI, and
     for an ONNX Runtime engine: it runs on the CPU and holds its own memory, with no torch weights to offload."""
-    import torch
-
     mm = _optional("comfy.model_management")
     model_patcher = _optional("comfy.model_patcher")
     if mm is None or model_patcher is None or not hasattr(model_patcher, "ModelPatcher"):
         return None
-    if not isinstance(engine.model, torch.nn.Module):
+    if engine.info.backend != "torch":
         return None
     with _PATCHERS_LOCK:
         patcher = _PATCHERS.get(id(engine))
         if patcher is None:
+            import torch
+
             load_device = torch.device(engine.device)
             offload_device = torch.device("cpu") if load_device.type == "cpu" else mm.unet_offload_device()
             patcher = model_patcher.ModelPatcher(_Offloadable(engine.model), load_device=load_device,

@@ -19,6 +19,7 @@ def test_export_directory_loads_as_an_onnx_engine(onnx_engine, onnx_export):
     assert isinstance(onnx_engine.model, OnnxSam3)
     assert onnx_engine.info.dtype == "float32" and onnx_engine.info.device == "cpu"
     assert onnx_engine.info.family == "litetext" and onnx_engine.batched is False
+    assert onnx_engine.info.backend == "onnx"
     assert litetext.load(str(onnx_export), backend="onnx") is onnx_engine  # one engine per export, shared
 
 
