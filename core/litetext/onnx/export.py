@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..atomic_dir import check_target, link_or_copy, move_into_place, staging_dir
 from ..errors import ModelError
 from .manifest import (
     DECODER,
@@ -97,8 +98,8 @@ def export_model(
         raise ModelError("ONNX export needs the model in float32 on the CPU (load it with device='cpu', dtype='fp32')")
     out = Path(os.fspath(out)).expanduser()
     _check_target(out)
-    staging = _staging(out)
-    fp32 = _staging(out, "fp32") if quantize else staging
+    staging = staging_dir(out)
+    fp32 = staging_dir(out, "fp32") if quantize else staging
     try:
         graphs = {}
         for role, stage in _stages(model, processor).items():
@@ -113,7 +114,7 @@ def export_model(
         if quantize:
             say(f"quantizing the vision encoder to {quantize} ...")
             manifest = _quantized_copy(fp32, staging, manifest)
-        _replace(staging, out)
+        move_into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(fp32, ignore_errors=True)
@@ -130,10 +131,10 @@ def quantize_export(source: str | os.PathLike, out: str | os.PathLike, *, quanti
         raise InvalidExportError(f"{source} is already quantized ({manifest.precision}); quantize an fp32 export")
     out = Path(os.fspath(out)).expanduser()
     _check_target(out)
-    staging = _staging(out)
+    staging = staging_dir(out)
     try:
         manifest = _quantized_copy(source, staging, manifest)
-        _replace(staging, out)
+        move_into_place(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return manifest
@@ -170,7 +171,7 @@ def _stages(model: Any, processor: Any) -> dict[str, tuple[Any, tuple[Any, ...],
     return {
         VISION_ENCODER: (_VisionEncoder(model), (pixels,), {"pixel_values": {0: images}},
                          FEATURE_NAMES + POSITION_NAMES),
-        TEXT_ENCODER: (_TextEncoder(model), (tokens, mask),
+        TEXT_ENCODER: (TextEncoderStage(model), (tokens, mask),
                        {"input_ids": {0: prompts}, "attention_mask": {0: prompts}}, ("text_features",)),
         DECODER: (_Decoder(model), (*features, *positions, text, mask),
                   {**fixed, "text_features": {0: prompts}, "text_mask": {0: prompts}}, DECODER_OUTPUTS),
@@ -200,7 +201,9 @@ class _VisionEncoder(_Stage):
         return tuple(outputs.fpn_hidden_states[:LEVELS]) + positions
 
 
-class _TextEncoder(_Stage):
+class TextEncoderStage(_Stage):
+    """Token ids and attention mask to the projected per-token text features (also CoreML's input)."""
+
     def forward(self, input_ids, attention_mask):
         return self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
 
@@ -292,7 +295,7 @@ def _quantized_copy(source: Path, target: Path, manifest: Manifest) -> Manifest:
     vision = manifest.graphs[VISION_ENCODER]
     for item in source.iterdir():
         if item.is_file() and item.name not in vision.files:
-            _link_or_copy(item, target / item.name)
+            link_or_copy(item, target / item.name)
     quantized = target / vision.file
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)  # its advice to pre-process the graph concerns static quantisation
@@ -311,32 +314,4 @@ def _quantized_copy(source: Path, target: Path, manifest: Manifest) -> Manifest:
 
 
 def _check_target(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not is_export(out))):
-        raise ModelError(f"{out} exists and is not a litetext ONNX export; choose an empty or new directory")
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Move the finished export into place (replacing an older export there)."""
-    if out.exists():
-        old = out.with_name(f"{out.name}.{os.getpid()}.old")
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(out)
-
-
-def _staging(out: Path, purpose: str = "tmp") -> Path:
-    """A fresh directory beside `out` to build into (the same filesystem, so the final move is a rename)."""
-    path = out.with_name(f"{out.name}.{purpose}-{os.getpid()}")
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+    check_target(out, is_export, "litetext ONNX export")
