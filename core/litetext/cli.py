@@ -136,12 +136,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", help="also write a bar chart (PNG; needs matplotlib) to this file")
     bench.set_defaults(run=run_bench)
 
-    export = commands.add_parser("export", help="export a model as ONNX graphs for ONNX Runtime (docs/edge.md)")
+    export = commands.add_parser("export", help="export a model as ONNX graphs for ONNX Runtime, or its text encoder "
+                                                "for CoreML (docs/edge.md)")
     export.add_argument("model", help="alias (see `litetext models`), hub id or local checkpoint directory")
-    export.add_argument("--format", choices=["onnx"], default="onnx", help="export format (default: %(default)s)")
-    export.add_argument("-o", "--out", required=True, help="directory to write the graphs and manifest into")
+    export.add_argument("--format", choices=["onnx", "coreml"], default="onnx",
+                        help="onnx: every stage, for litetext's ONNX Runtime backend; coreml: the text encoder "
+                             "alone, for Apple devices (default: %(default)s)")
+    export.add_argument("-o", "--out", required=True, help="directory to write the export and its manifest into")
     export.add_argument("--quantize", choices=["int8"],
-                        help="int8 vision encoder (dynamic quantisation): faster on CPUs, not exact")
+                        help="onnx: int8 vision encoder (dynamic quantisation): faster on CPUs, not exact")
+    export.add_argument("--precision", choices=["fp32", "fp16"], default=None,
+                        help="coreml: compute precision (default fp32; fp16 suits the Neural Engine, not exact)")
     export.set_defaults(run=run_export)
 
     for entry in entry_points(group=COMMAND_GROUP):
@@ -388,6 +393,10 @@ def _onnx_suggestion(device: str) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.format == "coreml":
+        return _run_coreml_export(args)
+    if args.precision is not None:
+        raise LitetextError("--precision is for --format coreml; the ONNX export is fp32, or --quantize int8")
     require_extra("onnx", "onnx", "onnxscript", "onnxruntime")
     from .onnx import export_onnx
 
@@ -396,6 +405,20 @@ def run_export(args: argparse.Namespace) -> int:
     size = sum(n for graph in manifest.graphs.values() for n in graph.files.values())
     print(f"litetext: wrote {args.out} ({manifest.precision}, {len(manifest.graphs)} graphs, {size / 2**20:,.0f} MB); "
           f"run it with litetext.load({args.out!r})", file=sys.stderr)
+    return 0
+
+
+def _run_coreml_export(args: argparse.Namespace) -> int:
+    if args.quantize is not None:
+        raise LitetextError("--quantize int8 is for --format onnx; a CoreML export takes --precision fp16")
+    require_extra("coreml", "coremltools")
+    from .coreml import export_coreml
+
+    warn_if_random(args.model)
+    manifest = export_coreml(args.model, args.out, precision=args.precision or "fp32",
+                             log=lambda line: print(line, file=sys.stderr))
+    print(f"litetext: wrote {Path(args.out) / manifest.package} (the text encoder, {manifest.precision}); running "
+          "it needs Apple hardware (docs/edge.md)", file=sys.stderr)
     return 0
 
 

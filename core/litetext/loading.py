@@ -236,6 +236,11 @@ def _check_local_weights(path: Path) -> None:
     files = [p.name for p in path.iterdir()]
     if any(name.endswith(".safetensors") for name in files):
         return
+    from .coreml import is_coreml_export
+
+    if is_coreml_export(path):
+        raise ModelNotFoundError(f"{path} is a CoreML export of the text encoder alone, for Apple devices; litetext "
+                                 "runs a checkpoint directory or an ONNX export (docs/edge.md)")
     if any(name.endswith(_PICKLE_SUFFIXES) for name in files):
         raise UnsafeCheckpointError(
             f"{path} holds only pickle weights ({', '.join(n for n in files if n.endswith(_PICKLE_SUFFIXES))}); "
