@@ -80,6 +80,13 @@ def test_filter_by_score_area_prompt_and_count_needs_no_model(blobs):
     assert blobs.filter(max_instances=0).masks.shape == (0, 60, 80)
 
 
+def test_a_filter_that_keeps_every_instance_shares_the_masks_instead_of_copying(blobs):
+    kept = blobs.filter(min_area=1)
+    assert kept is not blobs and len(kept) == len(blobs)
+    assert np.shares_memory(kept.masks, blobs.masks)
+    assert not np.shares_memory(blobs.filter(min_score=0.7).masks, blobs.masks)
+
+
 def test_union_and_semantic_maps(blobs):
     assert np.array_equal(blobs.union_mask(), blobs.masks.any(0))
     assert np.array_equal(blobs.union_mask("dog"), blobs.masks[1])

@@ -129,12 +129,15 @@ class Result:
     # Filtering ---------------------------------------------------------------------------------------
 
     def select(self, keep: np.ndarray | Sequence[int]) -> Result:
-        """A result with only the instances selected by a boolean mask or index list (order kept)."""
+        """A result with only the instances selected by a boolean mask or index list (order kept; when all are
+        kept, it shares their arrays)."""
         keep = np.asarray(keep)
         if keep.dtype != bool:
             index = np.zeros(len(self), dtype=bool)
             index[keep.astype(np.int64)] = True
             keep = index
+        if keep.all():  # nothing dropped: share the arrays (copying the masks took 1 s for 519 at 1280x960)
+            return replace(self)
         return replace(self, prompt_indices=self.prompt_indices[keep], scores=self.scores[keep],
                        boxes=self.boxes[keep], masks=self.masks[keep],
                        mask_logits=None if self.mask_logits is None else self.mask_logits[keep],
@@ -315,7 +318,10 @@ class Result:
 
 
 #: Bytes of float32 full-resolution mask probabilities upsampled at once (bounds post-processing memory).
-_UPSAMPLE_CHUNK_BYTES = 256 << 20
+#: On a CPU a chunk that stays in the last-level cache between upsampling and thresholding, and reuses the
+#: allocator's memory, is twice as fast as a large one (measured: 0.26 s against 0.55 s for 130 masks at
+#: 1280x960); a GPU wants fewer, larger launches.
+_UPSAMPLE_CHUNK_BYTES = {"cpu": 16 << 20, "other": 256 << 20}
 
 
 def upsample_masks(logits, size: tuple[int, int], mask_threshold: float):
@@ -328,14 +334,19 @@ def upsample_masks(logits, size: tuple[int, int], mask_threshold: float):
     import torch
 
     height, width = size
-    masks = torch.zeros((len(logits), height, width), dtype=torch.bool)
-    chunk = max(1, _UPSAMPLE_CHUNK_BYTES // (4 * height * width))
+    masks = torch.empty((len(logits), height, width), dtype=torch.bool)
+    on_cpu = logits.device.type == "cpu"
+    budget = _UPSAMPLE_CHUNK_BYTES["cpu" if on_cpu else "other"]
+    chunk = max(1, budget // (4 * height * width))
     for start in range(0, len(logits), chunk):
         probabilities = torch.nn.functional.interpolate(
             logits[start : start + chunk].float().sigmoid().unsqueeze(0),
             size=(height, width), mode="bilinear", align_corners=False,
         ).squeeze(0)
-        masks[start : start + chunk] = (probabilities > mask_threshold).cpu()
+        if on_cpu:
+            torch.gt(probabilities, mask_threshold, out=masks[start : start + chunk])
+        else:
+            masks[start : start + chunk] = (probabilities > mask_threshold).cpu()
     return masks
 
 

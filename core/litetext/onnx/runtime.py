@@ -31,7 +31,7 @@ from .manifest import (
 PRECISIONS = {"auto": None, "fp32": "float32", "float32": "float32", "int8-vision": "int8-vision",
               "int8": "int8-vision"}
 #: Most prompts of one image in one decoder call: bounds the decoder's activation memory.
-MAX_PROMPTS_PER_CALL = 8
+MAX_PROMPTS_PER_CALL = 4
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,10 @@ class OnnxSam3:
         options.inter_op_num_threads = 1
         # Idle ONNX Runtime threads spin by default, stealing the cores torch's post-processing runs on.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # The memory-pattern planner adds one block for a whole run on top of what the arena holds from the
+        # first: measured, it raised the decoder's peak from 0.86 to 1.29 GB and the vision encoder's from 2.9
+        # to 3.9 GB from the second call on, and was no faster (docs/edge.md, Memory).
+        options.enable_mem_pattern = False
         options.log_severity_level = 3  # errors only: its graph-optimiser notes are not the user's concern
         path = self.directory / self.manifest.graphs[role].file
         try:
