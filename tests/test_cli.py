@@ -7,7 +7,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from PIL import Image
 
 import litetext
@@ -82,14 +81,3 @@ def test_info_reports_versions_and_device(capsys):
     text = capsys.readouterr().out
     assert "transformers" in text and "default device: cpu" in text
 
-
-@pytest.mark.parametrize("capability, says", [("AVX512", "recommended here"), ("AVX2", "as fast as PyTorch")])
-def test_info_suggests_the_onnx_backend_by_what_it_measured_on_this_kind_of_cpu(capsys, monkeypatch, capability,
-                                                                                  says):
-    import torch
-
-    pytest.importorskip("onnxruntime")
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
-    assert main(["info"]) == 0
-    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("onnx backend:"))
-    assert says in line and "litetext export MODEL --format onnx" in line
