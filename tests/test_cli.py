@@ -80,4 +80,3 @@ def test_info_reports_versions_and_device(capsys):
     assert main(["info"]) == 0
     text = capsys.readouterr().out
     assert "transformers" in text and "default device: cpu" in text
-

@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_dir import check_target, move_into_place, staging_dir
+from .engine import TEXT_LENGTH  # tokens per prompt, as Sam3Processor pads them
 from .errors import ModelError
 
 FORMAT = "litetext-coreml"
 PACKAGE_NAME = "text_encoder.mlpackage"
 MANIFEST_NAME = "manifest.json"
-#: Tokens per prompt, as Sam3Processor pads them (as in the ONNX export and the engine).
-TEXT_LENGTH = 32
 MAX_PROMPTS = 64
 PRECISIONS = ("fp32", "fp16")
 MINIMUM_DEPLOYMENT = "macOS14"  # ML Programs with flexible shapes; iOS 17 is the same generation
@@ -136,7 +135,7 @@ def export_text_encoder_coreml(
             coremltools_version=ct.__version__, precision=precision, minimum_deployment_target=MINIMUM_DEPLOYMENT,
             text_length=TEXT_LENGTH, max_prompts=MAX_PROMPTS,
             text_encoder_params=sum(p.numel() for p in model.text_encoder.parameters()), package=PACKAGE_NAME,
-            inputs={name: [[prompts, TEXT_LENGTH], "int32"] for name in ("input_ids", "attention_mask")},
+            inputs={tensor: [[prompts, TEXT_LENGTH], "int32"] for tensor in ("input_ids", "attention_mask")},
             outputs={"text_features": [[prompts, TEXT_LENGTH, model.config.detr_encoder_config.hidden_size],
                                        "float32" if precision == "fp32" else "float16 compute, float32 out"]},
             exported_program_max_difference=difference,

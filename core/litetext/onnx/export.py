@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic_dir import check_target, link_or_copy, move_into_place, staging_dir
+from ..engine import TEXT_LENGTH  # tokens per prompt, as Sam3Processor pads them
 from ..errors import ModelError
 from .manifest import (
     DECODER,
@@ -41,8 +42,6 @@ from .manifest import (
 )
 
 OPSET = 18
-#: Tokens per prompt, as Sam3Processor pads them (the engine's TEXT_LENGTH).
-TEXT_LENGTH = 32
 LEVELS = 3
 FEATURE_NAMES = tuple(f"fpn_hidden_states_{i}" for i in range(LEVELS))
 POSITION_NAMES = tuple(f"fpn_position_encoding_{i}" for i in range(LEVELS))
