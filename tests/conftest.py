@@ -51,7 +51,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 def tracker_checkpoints(tmp_path_factory) -> dict[str, Path]:
     """Tiny checkpoints with SAM3's tracker: `video` in the hub layout of facebook/sam3 (a SAM3 detector and its
     tracker), `detector` a LiteText detector sharing its ViT, `composed` the two assembled into one checkpoint."""
-    from litetext.compose import assemble
+    from litetext import assemble
     from litetext.testing import TRACKER_WIDTH, build_tiny_checkpoint, build_tiny_video_checkpoint
 
     root = tmp_path_factory.mktemp("tracker-checkpoints")

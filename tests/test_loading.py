@@ -10,7 +10,8 @@ import pytest
 
 import litetext
 from litetext import ModelError, ModelNotFoundError, UnsafeCheckpointError
-from litetext.loading import cache_dir, resolve_checkpoint, resolve_device, resolve_dtype, resolve_dtypes
+from litetext.models.checkpoints import cache_dir, resolve_checkpoint
+from litetext.models.precision import resolve_device, resolve_dtype, resolve_dtypes
 
 
 def test_tiny_random_alias_builds_once_in_the_cache_and_loads_like_a_hub_checkpoint(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from litetext import BoxError, InputError, PromptError, normalize_prompts, split_prompts
-from litetext.engine import validate_boxes
+from litetext.prompts import validate_boxes
 
 
 @pytest.mark.parametrize("prompts", [[], "", "   ", ["cat", ""], [None], [3]])

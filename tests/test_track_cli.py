@@ -9,7 +9,7 @@ import pytest
 
 import litetext
 from litetext.cli import main
-from litetext.tracks import read_tracks
+from litetext.track_files import read_tracks
 
 from .test_video import moving_cat
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import litetext
-from litetext.tracking import LocalKernels, install_local_kernels, state_bytes
+from litetext.pipelines.video import LocalKernels, install_local_kernels, state_bytes
 
 PROMPTS = ["cat", "dog"]
 
@@ -130,7 +130,7 @@ def test_tracker_state_stays_flat_on_a_long_video(video_engine, frames):
     sizes = {}
     for tracked in video_engine.track(iter(still), ["cat"]):
         if tracked.index in (20, 40, 59):
-            sizes[tracked.index] = state_bytes(video_engine._video_tracker.session)
+            sizes[tracked.index] = state_bytes(video_engine.video_pipeline().session)
     assert sizes[20] > 0 and sizes[40] == sizes[20] and sizes[59] == sizes[20]
 
 

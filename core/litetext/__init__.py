@@ -27,56 +27,67 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .models import DEFAULT_MODEL, MODELS, ModelSpec, list_models
-from .options import SegmentOptions
-
-__version__ = "0.1.0"
+from .options import SegmentOptions, TrackOptions
+from .version import __version__
 
 _LAZY = {
-    "load": "engine",
-    "loaded_engines": "engine",
+    "load": "loader",
+    "loaded_engines": "loader",
     "Engine": "engine",
-    "BatchItem": "engine",
     "EngineInfo": "engine",
-    "normalize_prompts": "engine",
-    "split_prompts": "engine",
+    "BatchItem": "pipelines.image",
+    "normalize_prompts": "prompts",
+    "split_prompts": "prompts",
     "Result": "result",
     "Instance": "result",
     "Timings": "result",
     "masks_from_rle": "result",
     "prompt_color": "result",
+    "CocoBuilder": "coco",
     "load_image": "images",
     "list_images": "images",
+    "PreparedImage": "images",
     "CacheStats": "cache",
-    "TrackedFrame": "tracking",
-    "TrackWriter": "tracks",
-    "TrackSummary": "tracks",
-    "read_tracks": "tracks",
-    "track_to_files": "tracks",
+    "TrackedFrame": "pipelines.video",
+    "TrackWriter": "track_files",
+    "TrackSummary": "track_files",
+    "read_tracks": "track_files",
+    "track_to_files": "track_files",
     "open_video": "videos",
     "VideoWriter": "videos",
-    "assemble": "compose",
-    "Composition": "compose",
+    "assemble": "models.building",
+    "Composition": "models.compose",
 }
 
 __all__ = [
-    "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions",
+    "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions", "TrackOptions",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
     "ModelError", "ModelNotFoundError", "UnsafeCheckpointError", "NoTrackerError", "assemble", "Composition",
     "InvalidVideoError", "TrackedFrame", "open_video", "VideoWriter", "TrackWriter", "TrackSummary", "read_tracks",
     "track_to_files",
     "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",
-    "Result", "Instance", "Timings", "masks_from_rle", "prompt_color", "load_image", "list_images", "CacheStats",
+    "Result", "Instance", "Timings", "masks_from_rle", "prompt_color", "CocoBuilder", "load_image", "list_images",
+    "PreparedImage", "CacheStats",
 ]
 assert set(_LAZY) <= set(__all__)
 
+#: Modules besides this one whose names users and adapters may import; every other module is internal.
+PUBLIC_MODULES = ("litetext.cli", "litetext.cli.common", "litetext.onnx", "litetext.coreml", "litetext.distributed",
+                  "litetext.testing", "litetext.track_files")
+
 if TYPE_CHECKING:
     from .cache import CacheStats
-    from .compose import Composition, assemble
-    from .engine import BatchItem, Engine, EngineInfo, load, loaded_engines, normalize_prompts, split_prompts
-    from .images import list_images, load_image
+    from .coco import CocoBuilder
+    from .engine import Engine, EngineInfo
+    from .images import PreparedImage, list_images, load_image
+    from .loader import load, loaded_engines
+    from .models.building import assemble
+    from .models.compose import Composition
+    from .pipelines.image import BatchItem
+    from .pipelines.video import TrackedFrame
+    from .prompts import normalize_prompts, split_prompts
     from .result import Instance, Result, Timings, masks_from_rle, prompt_color
-    from .tracking import TrackedFrame
-    from .tracks import TrackSummary, TrackWriter, read_tracks, track_to_files
+    from .track_files import TrackSummary, TrackWriter, read_tracks, track_to_files
     from .videos import VideoWriter, open_video
 
 

@@ -246,17 +246,9 @@ def run_bench(
 
     from .engine import Engine
     from .errors import InputError
-    from .loading import (
-        checkpoint_config,
-        has_tracker,
-        load_model_and_processor,
-        load_tracker,
-        precision_name,
-        resolve_checkpoint,
-        resolve_device,
-        resolve_dtypes,
-        set_precision,
-    )
+    from .models.building import load_model_and_processor, tracker_for
+    from .models.checkpoints import resolve_checkpoint
+    from .models.precision import precision_name, resolve_device, resolve_dtypes, set_precision
 
     resolved_device = resolve_device(device)
     precision = resolve_dtypes(dtype, resolved_device)
@@ -272,7 +264,7 @@ def run_bench(
         raise InputError("--backend onnx runs on the CPU against fp32 baselines: use --device cpu and an fp32 "
                          "reference (--reference-dtype fp32 with another --dtype)")
     if model in RANDOM_VARIANTS:
-        from .testing import build_full_size_random_model, build_full_size_random_tracker
+        from .models.random_weights import build_full_size_random_model, build_full_size_random_tracker
 
         log(f"building a full-size random {model} model (cost does not depend on trained weights)...")
         network, processor = build_full_size_random_model(RANDOM_VARIANTS[model], dtype=baseline_precision[1],
@@ -281,10 +273,7 @@ def run_bench(
     else:
         checkpoint = resolve_checkpoint(model)
         network, processor = load_model_and_processor(checkpoint, resolved_device, baseline_precision[1])
-        tracker = None
-        if has_tracker(checkpoint_config(checkpoint)):
-            tracker = load_tracker(checkpoint, resolved_device, baseline_precision[1])
-            tracker.vision_encoder.backbone = network.vision_encoder.backbone
+        tracker, _ = tracker_for(network, checkpoint, None, resolved_device, baseline_precision[1])
     engine = Engine(network, processor, name=model, tracker=tracker)  # private: the bench may cast or compile it
     prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
     pictures = _photos(images, size)
@@ -413,34 +402,12 @@ def _onnx_process(directory: str, model: str, pictures, prompt_list, batch_size:
 
 
 def _onnx_export(model: str, network: Any, processor: Any, quantize: str | None, log) -> Any:
-    """The ONNX export the bench runs: made once into litetext's cache (the one `load(backend="onnx")` uses;
-    random architectures by name and versions, as their seed is fixed), then its int8 copy when asked for."""
-    import hashlib
+    """The ONNX export the bench runs, from the model in memory: made once into litetext's cache, the one
+    `load(backend="onnx")` uses (random architectures by name and versions, as their seed is fixed), then its
+    int8 copy when asked for. Not timed."""
+    from .onnx.export import cached_export
 
-    import torch
-    import transformers
-
-    from . import __version__
-    from .loading import cache_dir
-    from .onnx import export_model, is_export, quantize_export
-    from .onnx.runtime import export_directory
-
-    if model in RANDOM_VARIANTS:
-        key = hashlib.blake2s(f"{model}|{__version__}|{transformers.__version__}|{torch.__version__}".encode(),
-                              digest_size=6).hexdigest()
-        fp32 = cache_dir() / "onnx" / f"bench-{model}-{key}" / "float32"
-    else:
-        fp32, _ = export_directory(model, "fp32")
-    if not is_export(fp32):
-        log(f"exporting {model} to ONNX into {fp32} (once; not timed) ...")
-        export_model(network, processor, fp32, name=model, log=log)
-    if quantize is None:
-        return fp32
-    quantized = fp32.with_name("int8-vision")
-    if not is_export(quantized):
-        log(f"quantizing the vision encoder ({quantize}) into {quantized} ...")
-        quantize_export(fp32, quantized, quantize=quantize)
-    return quantized
+    return cached_export(model, "int8" if quantize else "fp32", network=network, processor=processor, log=log)
 
 
 def _photos(count: int, size: tuple[int, int]):
@@ -626,13 +593,14 @@ def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto",
     tracked objects (random weights keep finding new ones, and each object's state is bounded, not the count)."""
     import torch
 
-    from .engine import Engine, load
-    from .loading import resolve_device, resolve_dtypes
-    from .tracking import VideoTracker, state_bytes
+    from .engine import Engine
+    from .loader import load
+    from .models.precision import resolve_device, resolve_dtypes
+    from .pipelines.video import VideoTrackerWeights, state_bytes
 
     resolved_device = resolve_device(device)
     if model in RANDOM_VARIANTS:
-        from .testing import build_full_size_random_model, build_full_size_random_video_tracker
+        from .models.random_weights import build_full_size_random_model, build_full_size_random_video_tracker
 
         log(f"building a full-size random {model} model with SAM3's tracker (cost does not depend on weights)...")
         vision_dtype, text_dtype = resolve_dtypes(dtype, resolved_device)
@@ -640,8 +608,8 @@ def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto",
                                                           device=resolved_device)
         image_tracker, config, video_tracker = build_full_size_random_video_tracker(network, dtype=text_dtype,
                                                                                     device=resolved_device)
-        engine = Engine(network, processor, name=model, tracker=image_tracker)
-        engine._video_tracker = VideoTracker(engine, config=config, video_tracker=video_tracker)
+        engine = Engine(network, processor, name=model, tracker=image_tracker,
+                        video_tracker=VideoTrackerWeights(config, video_tracker))
     else:
         engine = load(model, device=device, dtype=dtype)
     prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
@@ -663,7 +631,7 @@ def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto",
         if started is None:
             first = time.perf_counter()
         if tracked.index in marks:
-            state = state_bytes(engine._video_tracker.session) / 2**20
+            state = state_bytes(engine.video_pipeline().session) / 2**20
             report.samples.append((tracked.index, _rss_mb(), state, len(tracked.result)))
             log(f"  frame {tracked.index}: host {_rss_mb():,.0f} MB, tracker state {state:,.2f} MB, "
                 f"{len(tracked.result)} objects")

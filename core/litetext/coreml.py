@@ -24,9 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .atomic_dir import check_target, move_into_place, staging_dir
-from .engine import TEXT_LENGTH  # tokens per prompt, as Sam3Processor pads them
 from .errors import ModelError
+from .models.atomic_dir import check_target, move_into_place, staging_dir
+from .models.checkpoints import export_format
+from .prompts import TEXT_LENGTH  # tokens per prompt, as Sam3Processor pads them
 
 FORMAT = "litetext-coreml"
 PACKAGE_NAME = "text_encoder.mlpackage"
@@ -67,11 +68,8 @@ class CoremlExport:
 
 
 def is_coreml_export(directory: str | os.PathLike) -> bool:
-    path = Path(os.fspath(directory)).expanduser() / MANIFEST_NAME
-    try:
-        return json.loads(path.read_text()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    """True when `directory` holds a litetext CoreML export's manifest."""
+    return export_format(directory) == FORMAT
 
 
 def export_coreml(
@@ -84,7 +82,8 @@ def export_coreml(
     """Export the text encoder of `model` (an alias, hub id or local checkpoint directory) into `out`."""
     import torch
 
-    from .loading import load_model_and_processor, resolve_checkpoint
+    from .models.building import load_model_and_processor
+    from .models.checkpoints import resolve_checkpoint
 
     _check_precision(precision)
     _check_target(Path(os.fspath(out)).expanduser())  # before loading the whole model
@@ -108,7 +107,7 @@ def export_text_encoder_coreml(
     import torch
     import transformers
 
-    from . import __version__
+    from .version import __version__
 
     say = log or (lambda line: None)
     _check_precision(precision)
@@ -151,7 +150,7 @@ def _exported_text_encoder(model: Any) -> tuple[Any, float]:
     """The text encoder as a `torch.export` program with a flexible prompt count, checked against the model."""
     import torch
 
-    from .onnx.export import TextEncoderStage
+    from .models.stages import TextEncoderStage
 
     module = TextEncoderStage(model).eval()
     generator = torch.Generator().manual_seed(0)

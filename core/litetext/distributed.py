@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, LitetextError
-from .models import DEFAULT_MODEL
-from .options import SegmentOptions
+from .models.registry import DEFAULT_MODEL
+from .options import SegmentOptions, TrackOptions
+from .prompts import normalize_prompts
 
 #: Output formats: COCO-RLE JSON lines, or Parquet with the same fields as nested columns.
 FORMATS = ("jsonl", "parquet")
@@ -495,8 +496,6 @@ def run_segment_job(
     `gpus_per_worker` > 0, allow) each load the model once. Images already in `output` are skipped (failed
     ones too, unless `retry_failed`). Returns a `JobSummary`.
     """
-    from .engine import normalize_prompts
-
     say = log or (lambda message: print(f"litetext: {message}", file=sys.stderr))
     options = JobOptions(prompts=tuple(normalize_prompts(prompts)), model=os.fspath(model), device=device,
                          dtype=dtype, threshold=threshold, mask_threshold=mask_threshold,
@@ -616,7 +615,7 @@ class TrackJobOptions:
     device: str = "auto"
     dtype: str = "auto"
     overlay: bool = True
-    track: tuple[tuple[str, Any], ...] = ()  # Engine.track keyword arguments
+    track: TrackOptions = TrackOptions()
 
 
 @dataclass
@@ -640,14 +639,14 @@ class VideoTrackWorker:
     video half written or twice."""
 
     def __init__(self, options: TrackJobOptions, output: str):
-        from .engine import load
+        from .loader import load
 
         self.options = options
         self.output = Path(output)
         self.engine = load(options.model, device=options.device, dtype=options.dtype, tracker=options.tracker)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        from .tracks import track_to_files
+        from .track_files import track_to_files
 
         out: dict[str, list[Any]] = {"video": [], "frames": [], "error": []}
         for video, name in zip(batch["video"], batch["name"]):
@@ -657,7 +656,7 @@ class VideoTrackWorker:
             error, frames = "", 0
             try:
                 summary = track_to_files(self.engine, video, list(self.options.prompts), private, name,
-                                         overlay=self.options.overlay, **dict(self.options.track))
+                                         options=self.options.track, overlay=self.options.overlay)
                 frames = summary.frames
             except LitetextError as failure:
                 error = str(failure)
@@ -691,23 +690,22 @@ def run_track_job(
     retry_failed: bool = False,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
-    **track_options: Any,
+    track: TrackOptions | None = None,
 ) -> TrackJobSummary:
     """Track `prompts` through every video of `inputs` on a Ray cluster, one task per video, each writing the files
     of `litetext track` into `output` (a folder all workers can write: local, or a shared file system).
 
     Videos whose summary is already in `output` are skipped (failed ones too, unless `retry_failed`). Other
-    arguments are those of `run_segment_job` and `Engine.track`. Returns a `TrackJobSummary`.
+    arguments are those of `run_segment_job`; `track` holds `Engine.track`'s settings. Returns a `TrackJobSummary`.
     """
-    from .engine import normalize_prompts
-    from .tracks import output_names
+    from .track_files import output_names
     from .videos import video_inputs
 
     say = log or (lambda message: print(f"litetext: {message}", file=sys.stderr))
     _check_resources(workers, cpus_per_worker, gpus_per_worker)
     options = TrackJobOptions(prompts=tuple(normalize_prompts(prompts)), model=os.fspath(model),
                               tracker=None if tracker is None else os.fspath(tracker), device=device, dtype=dtype,
-                              overlay=overlay, track=tuple(sorted(track_options.items())))
+                              overlay=overlay, track=track or TrackOptions())
     videos = [str(v.resolve()) for v in video_inputs(inputs)]
     if not videos:
         raise InputError(f"no videos found in {', '.join(map(os.fspath, inputs))}")
@@ -752,71 +750,3 @@ def run_track_job(
         if started_here:
             ray.shutdown()
     return summary
-
-
-# The command line ---------------------------------------------------------------------------------------
-
-
-def add_engine_arguments(parser: Any, *, unit: str = "image") -> None:
-    """Add `--engine` and the Ray options to `litetext segment`'s parser (`unit` "image") or `litetext track`'s
-    ("video": one task per video, no shards or formats)."""
-    parser.add_argument("--engine", choices=("local", "ray"), default="local",
-                        help="local: this process (default); ray: a Ray Data job over many workers, resumable")
-    group = parser.add_argument_group("Ray engine (--engine ray; needs `pip install litetext[ray]`)")
-    group.add_argument("--address", default=None,
-                       help="Ray cluster to join (auto, host:6379, ray://host:10001); default: start a local one")
-    group.add_argument("--workers", type=int, default=None,
-                       help="model replicas (actors); default: as many as the cluster's CPUs (or GPUs) allow")
-    group.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs reserved per worker (default: 1)")
-    group.add_argument("--gpus-per-worker", type=float, default=0.0,
-                       help="GPUs per worker, e.g. 1 or 0.5 to share a GPU between two (default: 0)")
-    if unit == "image":
-        group.add_argument("--output-format", choices=FORMATS, default="jsonl",
-                           help="one file per shard: COCO-RLE JSON lines or Parquet (default: jsonl)")
-        group.add_argument("--shard-size", type=int, default=None,
-                           help=f"images per shard, the unit of retry and output (default: up to "
-                                f"{DEFAULT_SHARD_SIZE})")
-    group.add_argument("--retry-failed", action="store_true",
-                       help=f"on a rerun, process again the {unit}s that failed before (default: skip them)")
-
-
-def run_segment_args(args: Any) -> int:
-    """`litetext segment --engine ray ...`: run the job, print a summary; exit code 1 when an image failed."""
-    from .cli import require_extra, warn_if_random
-
-    require_extra("ray", "ray")
-
-    warn_if_random(args.model)
-    summary = run_segment_job(
-        args.images, args.prompt, args.out, model=args.model, device=args.device, dtype=args.dtype,
-        threshold=args.threshold, mask_threshold=args.mask_threshold, max_instances=args.max_instances,
-        min_area=args.min_area, batch_size=args.batch_size, output_format=args.output_format,
-        address=args.address, workers=args.workers, cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=args.gpus_per_worker, shard_size=args.shard_size, retry_failed=args.retry_failed,
-        progress=sys.stderr.isatty(),
-    )
-    for failure in summary.failures:
-        print(f"litetext: failed: {failure['error']}", file=sys.stderr)
-    print(f"litetext: {summary.segmented} segmented, {summary.failed} failed, {summary.skipped} already done, "
-          f"of {summary.total} images in {summary.seconds:.1f}s -> {summary.output}", file=sys.stderr)
-    return 1 if summary.failed else 0
-
-
-def run_track_args(args: Any) -> int:
-    """`litetext track --engine ray ...`: run the job, print a summary; exit code 1 when a video failed."""
-    from .cli import require_extra, track_options, warn_if_random
-
-    require_extra("ray", "ray")
-    warn_if_random(args.model)
-    summary = run_track_job(
-        args.videos, args.prompt, args.out, model=args.model, tracker=args.tracker, device=args.device,
-        dtype=args.dtype, overlay=not args.no_overlay, address=args.address, workers=args.workers,
-        cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker, retry_failed=args.retry_failed,
-        progress=sys.stderr.isatty(), **track_options(args),
-    )
-    for failure in summary.failures:
-        print(f"litetext: failed: {failure['path']}: {failure['error']}", file=sys.stderr)
-    print(f"litetext: {summary.tracked} videos tracked ({summary.frames} frames), {summary.failed} failed, "
-          f"{summary.skipped} already done, of {summary.total} in {summary.seconds:.1f}s -> {summary.output}",
-          file=sys.stderr)
-    return 1 if summary.failed else 0

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,31 @@ def image_digest(image: Image.Image) -> str:
     digest = hashlib.blake2b(pixels.tobytes(), digest_size=16)
     digest.update(repr(pixels.shape).encode())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """A validated RGB image with its content digest (the image-cache key).
+
+    `pixel_values` holds the processor's resized, normalised tensor when it was computed ahead of time
+    (`segment_batch` does this on its reader thread, overlapping it with model work).
+    """
+
+    image: Image.Image
+    digest: str
+    pixel_values: Any = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+def prepare_image(source: ImageInput | PreparedImage, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PreparedImage:
+    """`load_image` and the content digest; a `PreparedImage` is returned as it is."""
+    if isinstance(source, PreparedImage):
+        return source
+    rgb = load_image(source, max_pixels=max_pixels)
+    return PreparedImage(rgb, image_digest(rgb))
 
 
 def list_images(paths: list[str | os.PathLike]) -> list[Path]:

@@ -1,11 +1,12 @@
-"""`SegmentOptions`: the model and segmentation settings every adapter exposes, defined once."""
+"""Settings that cross module boundaries, defined once: `SegmentOptions` (the model and segmentation settings
+every adapter exposes) and `TrackOptions` (`Engine.track`'s settings)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from .models import DEFAULT_MODEL
+from .models.registry import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -13,9 +14,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SegmentOptions:
-    """Which model runs where (`model`, `device`, `dtype`), which instances are kept (`threshold` on the score,
-    `max_instances`, `min_area` in pixels), how masks are binarised (`mask_threshold`) and how many images go
-    through the vision encoder at once (`batch_size`). Adapters subclass it with their own fields."""
+    """Which model runs where (`model`, `device`, `dtype`; `tracker`: where SAM3's tracker comes from for clicks
+    and video, as `litetext.load` takes it, None for the model's own), which instances are kept (`threshold` on
+    the score, `max_instances`, `min_area` in pixels), how masks are binarised (`mask_threshold`) and how many
+    images go through the vision encoder at once (`batch_size`). Adapters subclass it with their own fields."""
 
     model: str = DEFAULT_MODEL
     device: str = "auto"
@@ -25,14 +27,33 @@ class SegmentOptions:
     max_instances: int | None = None
     min_area: int = 0
     batch_size: int = 4
+    tracker: str | None = None
 
     def engine(self) -> Engine:
-        """The process-wide engine for this model, device and dtype (`litetext.load`)."""
-        from .engine import load
+        """The process-wide engine for this model, device, dtype and tracker (`litetext.load`)."""
+        from .loader import load
 
-        return load(self.model, device=self.device, dtype=self.dtype)
+        return load(self.model, device=self.device, dtype=self.dtype, tracker=self.tracker or None)
 
     def filters(self) -> dict[str, Any]:
         """The keyword arguments that `Engine.segment` and `Engine.segment_batch` take from these options."""
         return {"threshold": self.threshold, "mask_threshold": self.mask_threshold,
                 "max_instances": self.max_instances, "min_area": self.min_area}
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """`Engine.track`'s settings: detection `threshold`, `new_object_threshold` to start a track, `max_objects`
+    (None: the checkpoint's), the frames to track (`start_frame`, at most `max_frames`) and the `mode`
+    ("auto", "stream" or "video")."""
+
+    threshold: float | None = None
+    new_object_threshold: float | None = None
+    max_objects: int | None = None
+    start_frame: int = 0
+    max_frames: int | None = None
+    mode: str = "auto"
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `Engine.track`."""
+        return asdict(self)

@@ -384,3 +384,13 @@ def masks_from_rle(rles: Sequence[dict[str, Any]]) -> np.ndarray:
         for r in rles
     ]
     return np.stack(decoded).astype(bool) if decoded else np.zeros((0, 0, 0), dtype=bool)
+
+
+def mask_boxes(masks: np.ndarray) -> np.ndarray:
+    """Pixel xyxy boxes around each mask's pixels (x2, y2 one past the last pixel); zeros for an empty mask."""
+    boxes = np.zeros((len(masks), 4), dtype=np.float32)
+    for i, mask in enumerate(masks):
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if len(rows):
+            boxes[i] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    return boxes

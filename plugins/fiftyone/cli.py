@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from litetext.cli import require_extra
+from litetext.cli.common import require_extra
 
 PLUGIN_DIRNAME = "litetext-sam3-litetext"
 ZOO_SUBDIR = ("litetext", "sam3-litetext")  # where FiftyOne would put the source registered from GitHub

@@ -30,8 +30,8 @@ class SegmentOptions(litetext.SegmentOptions):
     `label_map` maps a prompt to the class name written as the detections' label (default: the prompt).
     `semantic_field`, when set, also gets a `fo.Segmentation` per sample (images only). With
     `overwrite=False` samples whose `label_field` is already set (for a video: on any frame) are skipped.
-    `tracker` is the checkpoint whose tracker follows objects through videos (`litetext.load`'s `tracker`;
-    None: the model's own, as `sam3` and `tiny-random-tracker` have).
+    `tracker` (`litetext.SegmentOptions`'s) is the checkpoint whose tracker follows objects through videos
+    (`litetext.load`'s `tracker`; None: the model's own, as `sam3` and `tiny-random-tracker` have).
     """
 
     prompts: list[str]
@@ -39,11 +39,6 @@ class SegmentOptions(litetext.SegmentOptions):
     overwrite: bool = False
     semantic_field: str | None = None
     label_map: dict[str, str] | None = None
-    tracker: str | None = None
-
-    def engine(self) -> litetext.Engine:
-        """The process-wide engine for this model, device, dtype and tracker (`litetext.load`)."""
-        return litetext.load(self.model, device=self.device, dtype=self.dtype, tracker=self.tracker or None)
 
 
 @dataclass

@@ -54,10 +54,11 @@ class LitetextVideoModelConfig(foc.Config):
         if self.prompt_field and self.prompt_field.startswith("frames."):
             raise ValueError(_SAMPLE_LEVEL_PROMPTS)
 
-    def track_options(self) -> dict[str, Any]:
-        """The keyword arguments `Engine.track` takes from this config."""
-        return {"threshold": self.confidence_thresh, "new_object_threshold": self.new_object_threshold,
-                "max_objects": self.max_objects}
+    def track_options(self, start_frame: int = 0, max_frames: int | None = None) -> litetext.TrackOptions:
+        """`Engine.track`'s settings from this config, for the frames from `start_frame` on (at most
+        `max_frames`; None: to the end)."""
+        return litetext.TrackOptions(threshold=self.confidence_thresh, new_object_threshold=self.new_object_threshold,
+                                     max_objects=self.max_objects, start_frame=start_frame, max_frames=max_frames)
 
 
 _SAMPLE_LEVEL_PROMPTS = ("a video's prompts come from a sample-level field (text prompts for the whole video), "
@@ -128,10 +129,9 @@ class LitetextVideoModel(PromptsFromConfig, fom.SamplesMixin, fom.Model):
         wanted = [p for p in prompts if keeps_prompt(self.config, p)]
         if not wanted:
             return None
-        start_frame, max_frames = frame_range(_support(sample))
+        options = self.config.track_options(*frame_range(_support(sample)))
         labels = {tracked.index + 1: to_fiftyone_detections(tracked.result, label_map=self.config.label_map)
-                  for tracked in self.engine.track(video, wanted, start_frame=start_frame, max_frames=max_frames,
-                                                   **self.config.track_options())}
+                  for tracked in self.engine.track(video, wanted, **options.as_kwargs())}
         return labels or None  # FiftyOne cannot add an empty frames dict
 
     def _prompts_for(self, sample: Any) -> list[str] | None:

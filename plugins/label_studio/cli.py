@@ -7,7 +7,7 @@ import argparse
 
 def register(subparsers) -> None:
     """Add the `label-studio` subcommand (entry point of the `litetext.commands` group)."""
-    from litetext.cli import add_model_arguments
+    from litetext.cli.common import add_model_arguments
 
     parser = subparsers.add_parser(
         "label-studio", help="serve a Label Studio ML backend (text-prompted pre-annotation)",
@@ -35,7 +35,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from litetext.cli import require_extra, warn_if_random
+    from litetext.cli.common import require_extra, warn_if_random
 
     require_extra("labelstudio", "uvicorn", "starlette", "httpx")
     from .server import serve

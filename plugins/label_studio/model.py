@@ -6,6 +6,8 @@ labels are tracked through it (`engine.track`), one `videorectangle` region per 
 Interactive pre-annotation: a phrase typed in a `TextArea` returns every instance of it; smart keypoints and a
 smart rectangle select the ONE object under them, as Label Studio's SAM backends do: with SAM3's tracker on the
 engine (`engine.segment_object`), else (a rectangle alone) by the text model's exemplar query.
+The results become Label Studio regions in `regions.py`; an interactive request's context is read in
+`interactive.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import concurrent.futures
 import logging
 import tempfile
 import threading
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,7 +28,8 @@ import litetext
 
 from .config import ControlSpec, LabelConfigError, ParsedConfig, VideoSpec, parse_label_config
 from .fetch import ImageFetcher
-from .rle import mask_to_brush_rle
+from .interactive import DrawnRegion, InteractivePrompt, context_items
+from .regions import Region, control_regions, object_regions, video_regions
 from .settings import BackendSettings
 from .video import collect_tracks
 
@@ -155,7 +157,7 @@ class LitetextModel:
         no `result` and is listed in `errors`; the others go on.
         """
         parsed = self.parsed_config
-        interactive = _interactive_items(context)
+        interactive = context_items(context)
         if interactive and not parsed.active:
             message = ("interactive prompts on video are not supported: video tasks are tracked automatically "
                        "(Retrieve Predictions, or open the task with predictions on)")
@@ -195,7 +197,7 @@ class LitetextModel:
                 errors.setdefault(index, f"{_describe(tasks[index]['data'][image_key])}: {item.error}")
                 continue
             for control in controls:
-                found = self._regions(control, item.result)
+                found = control_regions(control, item.result, s)
                 regions[index].extend(r for r, _ in found)
                 scores[index].extend(score for _, score in found)
         for index in range(len(tasks)):
@@ -211,7 +213,7 @@ class LitetextModel:
 
     # Video ---------------------------------------------------------------------------------------------
 
-    def _video_task(self, task: dict[str, Any], spec: VideoSpec) -> list[tuple[dict[str, Any], float]]:
+    def _video_task(self, task: dict[str, Any], spec: VideoSpec) -> list[Region]:
         """One region per object `engine.track` follows through the task's video, labelled by its prompt's label.
 
         The video is fetched like an image (capped at `max_video_bytes`) into a scratch folder removed afterwards;
@@ -246,14 +248,7 @@ class LitetextModel:
                            source.fps, framerate, source.fps)
         frames_count = max(source.frame_count or 0, count)
         duration = frames_count / (source.fps or framerate)
-        out = []
-        for track in tracks:
-            value = {"framesCount": frames_count, "duration": duration, "sequence": track.keyframes,
-                     "labels": [label_of[track.prompt]]}
-            region = {"id": new_region_id(), "from_name": spec.name, "to_name": spec.to_name,
-                      "type": "videorectangle", "score": round(track.score, 6), "readonly": False, "value": value}
-            out.append((region, track.score))
-        return out
+        return video_regions(spec, tracks, label_of, frames_count=frames_count, duration=duration)
 
     # Interactive ---------------------------------------------------------------------------------------
 
@@ -282,7 +277,7 @@ class LitetextModel:
         return self._response(tasks, regions, scores, errors)
 
     def _interactive_task(self, image: bytes, controls: list[ControlSpec],
-                          asked: InteractivePrompt) -> list[tuple[dict[str, Any], float]]:
+                          asked: InteractivePrompt) -> list[Region]:
         """Regions for what the annotator did: clicked points, typed a phrase, or drew a smart rectangle."""
         prepared = self.state.engine.prepare_image(image)
         width, height = prepared.size
@@ -298,7 +293,7 @@ class LitetextModel:
         return outputs
 
     def _segment_clicks(self, prepared, controls: list[ControlSpec], keypoints: list[DrawnRegion],
-                        box: list[float] | None, label: str | None) -> list[tuple[dict[str, Any], float]]:
+                        box: list[float] | None, label: str | None) -> list[Region]:
         """The object under the annotator's clicks (positive and negative keypoints, and the last rectangle drawn
         as its box), with SAM3's tracker (`engine.segment_object`), named by the label of the last region drawn.
 
@@ -312,10 +307,10 @@ class LitetextModel:
         points = [point.point(width, height) for point in keypoints]
         result = engine.segment_object(prepared, points=points, point_labels=[int(p.positive) for p in keypoints],
                                        box=box, label=label or "object")
-        return self._object_regions(controls, result, label)
+        return object_regions(controls, result, label, self.settings)
 
     def _segment_typed(self, prepared, controls: list[ControlSpec], texts: list[str],
-                       boxes: list[tuple[list[float], str | None]]) -> list[tuple[dict[str, Any], float]]:
+                       boxes: list[tuple[list[float], str | None]]) -> list[Region]:
         """Every instance of the typed phrases; rectangles drawn as well are exemplars for them."""
         s = self.settings
         engine = self.state.engine
@@ -336,19 +331,19 @@ class LitetextModel:
                                     threshold=self._threshold([control]), mask_threshold=s.mask_threshold,
                                     min_area=s.min_area)
             mapping = {p: label_of.get(p) or fallback for p in result.prompts}
-            outputs.extend(self._regions(control, result, mapping=mapping))
+            outputs.extend(control_regions(control, result, s, mapping=mapping))
         return outputs
 
     def _select_object(self, prepared, controls: list[ControlSpec], box: list[float],
-                       label: str | None) -> list[tuple[dict[str, Any], float]]:
+                       label: str | None) -> list[Region]:
         """The ONE object a smart rectangle selects. With a tracker, the box is its prompt, as in SAM's backends
         (`engine.segment_object(box=...)`). Without one, the box runs as an exemplar (with the drawn label's
         prompts when a control has that label, else alone), and the instance whose box overlaps it most wins."""
         s = self.settings
         engine = self.state.engine
         if _has_tracker(engine):
-            return self._object_regions(controls, engine.segment_object(prepared, box=box, label=label or "object"),
-                                        label)
+            return object_regions(controls, engine.segment_object(prepared, box=box, label=label or "object"),
+                                  label, s)
         spec = next((c.label(label) for c in controls if label and c.label(label)), None)
         options = dict(boxes=[box], box_labels=[1], threshold=self._threshold(controls),
                        mask_threshold=s.mask_threshold, min_area=max(1, s.min_area))
@@ -358,19 +353,7 @@ class LitetextModel:
         best = best_box_match(result, box)
         if best is None:
             return []
-        return self._object_regions(controls, result.select([best]), label)
-
-    def _object_regions(self, controls: list[ControlSpec], result, label: str | None):
-        """`result`'s instances (one selected object) in every output control, under the annotator's label if the
-        control has it, else under the control's first label. Empty masks are dropped."""
-        result = result.filter(min_area=max(1, self.settings.min_area))
-        outputs = []
-        for control in controls:
-            spec = control.label(label) if label else None
-            value = spec.value if spec else (control.labels[0].value if control.labels else None)
-            if value is not None:
-                outputs.extend(self._to_regions(control, result, [value] * len(result)))
-        return outputs
+        return object_regions(controls, result.select([best]), label, s)
 
     def _threshold(self, controls: list[ControlSpec]) -> float:
         """The lowest score threshold among `controls` (their own, else the backend's)."""
@@ -402,44 +385,6 @@ class LitetextModel:
                     errors.setdefault(where[0], str(error))
         return loaded, errors
 
-    def _regions(self, control: ControlSpec, result, *, mapping: dict[str, str | None] | None = None):
-        """Label Studio regions for `control` from `result`: (region, score) pairs, filtered by the control's
-        threshold and `max_instances`, empty masks dropped. `mapping` names the label of each prompt."""
-        s = self.settings
-        if mapping is None:
-            mapping = {}
-            for spec in control.labels:
-                for prompt in spec.prompts:
-                    mapping.setdefault(prompt, spec.value)
-        wanted = [p for p in result.prompts if mapping.get(p)]
-        threshold = control.score_threshold if control.score_threshold is not None else s.threshold
-        result = result.filter(min_score=threshold, prompts=wanted, min_area=max(1, s.min_area),
-                               max_instances=control.max_instances or s.max_instances)
-        return self._to_regions(control, result, [mapping[instance.prompt] for instance in result])
-
-    def _to_regions(self, control: ControlSpec, result, labels: list[str]) -> list[tuple[dict[str, Any], float]]:
-        """Every instance of `result` as `control`'s region type (a polygon per outer contour), each with a fresh id."""
-        width, height = result.image_size
-        polygons = (result.to_polygons(tolerance=self.settings.polygon_tolerance)
-                    if control.tag == "PolygonLabels" else None)
-        out = []
-        for i, (instance, label) in enumerate(zip(result, labels)):
-            base = {"from_name": control.name, "to_name": control.to_name, "type": control.region_type,
-                    "original_width": width, "original_height": height, "image_rotation": 0,
-                    "score": round(instance.score, 6), "readonly": False}
-            if control.tag == "BrushLabels":
-                values = [{"format": "rle", "rle": brush_rle(instance.mask), "brushlabels": [label]}]
-            elif control.tag == "RectangleLabels":
-                x1, y1, x2, y2 = instance.box
-                values = [{"x": 100 * x1 / width, "y": 100 * y1 / height, "width": 100 * (x2 - x1) / width,
-                           "height": 100 * (y2 - y1) / height, "rotation": 0, "rectanglelabels": [label]}]
-            else:
-                values = [{"points": [[100 * p[k] / width, 100 * p[k + 1] / height] for k in range(0, len(p), 2)],
-                           "closed": True, "polygonlabels": [label]} for p in polygons[i]]
-            for value in values:
-                out.append(({**base, "id": new_region_id(), "value": value}, instance.score))
-        return out
-
     def _response(self, tasks, regions, scores, errors) -> dict[str, Any]:
         """Label Studio's /predict answer: one entry per task, in order.
 
@@ -462,11 +407,6 @@ class LitetextModel:
         return {"results": results, "errors": reported, "model_version": version}
 
 
-def brush_rle(mask: np.ndarray) -> list[int]:
-    """Label Studio's brush RLE of a boolean (height, width) mask (same output as the SDK's `mask2rle`)."""
-    return mask_to_brush_rle(mask)
-
-
 def _checkpoint_name(name: str) -> str:
     """An alias or hub id as it is (`/` as `--`); a local checkpoint directory by its folder name."""
     if name.startswith(("/", ".", "~")) or name.count("/") > 1 or Path(name).is_dir():
@@ -479,19 +419,6 @@ def _group_by_image(controls) -> dict[str, list[ControlSpec]]:
     for control in controls:
         groups.setdefault(control.image_key, []).append(control)
     return groups
-
-
-def _interactive_items(context: Any) -> list[dict[str, Any]]:
-    if not isinstance(context, dict):
-        return []
-    items = context.get("result")
-    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
-
-
-def new_region_id() -> str:
-    """A fresh region id: Label Studio keys regions by id within an annotation, so ids of two predictions (two
-    clicks on one task, or a prediction merged into an annotation) must never collide."""
-    return uuid.uuid4().hex[:10]
 
 
 def best_box_match(result, box: Sequence[float]) -> int | None:
@@ -525,70 +452,6 @@ class NeedsTrackerError(litetext.InputError):
         if what_needs.startswith("keypoint"):
             message += ". Meanwhile draw a smart rectangle around the object, or type a phrase"
         return cls(message)
-
-
-@dataclass(frozen=True)
-class DrawnRegion:
-    """A region the annotator drew with a smart tool, in percent of the image as Label Studio sends it."""
-
-    label: str | None
-    value: dict[str, Any]
-    positive: bool = True
-
-    def _number(self, key: str) -> float:
-        try:
-            return float(self.value[key])
-        except (KeyError, TypeError, ValueError):
-            raise litetext.BoxError(f"the drawn region has no usable {key!r}: {self.value!r}") from None
-
-    def box(self, width: int, height: int) -> list[float]:
-        """The rectangle in pixel xyxy, converted as Label Studio's SAM backends do (percent of the image, then
-        truncated to whole pixels: `[int(x), int(y), int(x + w), int(y + h)]`), and clipped to the image."""
-        x, y = self._number("x") * width / 100, self._number("y") * height / 100
-        w, h = self._number("width") * width / 100, self._number("height") * height / 100
-        x1, y1, x2, y2 = int(x), int(y), int(x + w), int(y + h)
-        return [float(max(0, x1)), float(max(0, y1)), float(min(width, x2)), float(min(height, y2))]
-
-    def point(self, width: int, height: int) -> tuple[float, float]:
-        """The keypoint in whole pixels, as Label Studio's SAM backends convert it: `(int(x), int(y))`."""
-        return float(int(self._number("x") * width / 100)), float(int(self._number("y") * height / 100))
-
-
-@dataclass(frozen=True)
-class InteractivePrompt:
-    """What an interactive request asks: typed phrases, smart rectangles, smart keypoints (Label Studio's context),
-    and `label`, the label of the last region drawn (SAM's backends name the object by it)."""
-
-    texts: list[str] = field(default_factory=list)
-    rectangles: list[DrawnRegion] = field(default_factory=list)
-    keypoints: list[DrawnRegion] = field(default_factory=list)
-    label: str | None = None
-
-    @classmethod
-    def from_context(cls, items: list[dict[str, Any]]) -> InteractivePrompt:
-        """Read `context["result"]`; raises `LabelConfigError` if it holds nothing the backend can use."""
-        texts, rectangles, keypoints, last_label = [], [], [], None
-        for item in items:
-            kind = item.get("type")
-            value = item.get("value") if isinstance(item.get("value"), dict) else {}
-            labels = value.get(kind) if isinstance(value.get(kind), list) else []
-            label = labels[0] if labels and isinstance(labels[0], str) else None
-            if kind == "textarea":
-                text = value.get("text")
-                texts.extend(t for t in ([text] if isinstance(text, str) else text if isinstance(text, list) else [])
-                             if isinstance(t, str) and t.strip())
-            elif kind in ("rectanglelabels", "rectangle"):
-                rectangles.append(DrawnRegion(label, value))
-                last_label = label or last_label
-            elif kind in ("keypointlabels", "keypoint"):
-                # SAM's convention: `is_positive` false (Alt held while clicking) marks a negative click.
-                keypoints.append(DrawnRegion(label, value, positive=bool(item.get("is_positive", True))))
-                last_label = label or last_label
-        if not (texts or rectangles or keypoints):
-            found = sorted({str(item.get("type")) for item in items}) or ["nothing"]
-            raise LabelConfigError("interactive context has no text prompt (TextArea), smart rectangle or keypoint "
-                                   f"to use (it has {', '.join(found)})")
-        return cls(texts, rectangles, keypoints, last_label)
 
 
 def _describe(reference: str) -> str:

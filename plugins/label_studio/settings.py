@@ -20,11 +20,10 @@ class BackendSettings(SegmentOptions):
     `LITETEXT_MAX_INSTANCES`, `LITETEXT_MIN_AREA`, `LITETEXT_BATCH_SIZE`, `LITETEXT_ALLOWED_ROOTS` (also
     `LOCAL_FILES_DOCUMENT_ROOT`), `LITETEXT_MAX_REQUEST_BYTES`, `LITETEXT_MAX_IMAGE_BYTES`,
     `LITETEXT_MAX_VIDEO_BYTES`, `LITETEXT_MAX_VIDEO_FRAMES`, `LITETEXT_FETCH_TIMEOUT`.
-    The model and segmentation fields come from `litetext.SegmentOptions`; `threshold` is the score threshold.
-    `tracker` composes SAM3's tracker with `model` (`litetext.load(model, tracker=...)`), for clicks and videos.
+    The model and segmentation fields, and `engine()`, come from `litetext.SegmentOptions`; `threshold` is the
+    score threshold, and `tracker` composes SAM3's tracker with `model` (`litetext.load(model, tracker=...)`), for
+    keypoint clicks and videos.
     """
-
-    tracker: str | None = None
 
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
@@ -102,14 +101,6 @@ class BackendSettings(SegmentOptions):
             raise InputError(f"max_video_frames must be at least 1, not {self.max_video_frames}")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
             raise InputError("set both BASIC_AUTH_USER and BASIC_AUTH_PASS, or neither")
-
-    def engine(self):
-        """The process-wide engine: `model` on `device` in `dtype`, with SAM3's tracker from `tracker` when set."""
-        if not self.tracker:
-            return super().engine()
-        from litetext import load
-
-        return load(self.model, device=self.device, dtype=self.dtype, tracker=self.tracker)
 
     @property
     def allowed_paths(self) -> list[Path]:

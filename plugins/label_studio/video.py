@@ -1,6 +1,6 @@
 """Video tasks: the objects `engine.track` follows, as the keyframes of Label Studio `videorectangle` regions.
 
-Each object id becomes one region (built in `model.py`) whose `value.sequence` has a keyframe per frame the object
+Each object id becomes one region (built in `regions.py`) whose `value.sequence` has a keyframe per frame the object
 is seen on: {frame (1-based), x, y, width, height (percent of the frame), enabled, rotation, time}, the shape Label
 Studio's labelling UI saves and its SAM2 video backend returns. Label Studio interpolates a box from one keyframe
 to the next while the first is enabled, and shows a disabled keyframe on its own frame only; so the last keyframe

@@ -15,7 +15,7 @@ from litetext.cli import main
 def cached_export(checkpoints, onnx_export):
     """The session's export placed where `load(backend="onnx")` and the bench look for this checkpoint's, so the
     bench finds it instead of exporting again (the cache lookup is what is tested here, not the export)."""
-    from litetext.onnx.runtime import export_directory
+    from litetext.onnx.export import export_directory
 
     directory, precision = export_directory(str(checkpoints["litetext"]), "fp32")
     assert precision == "float32"

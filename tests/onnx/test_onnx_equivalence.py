@@ -46,8 +46,8 @@ def test_cached_image_skips_the_vision_graph_and_gives_the_same_result(onnx_engi
     onnx_engine.image_cache.clear()
     miss = onnx_engine.segment(photos[1], PROMPTS[:2])
     calls = []
-    vision = onnx_engine.model.get_vision_features
-    monkeypatch.setattr(onnx_engine.model, "get_vision_features", lambda **kw: calls.append(1) or vision(**kw))
+    vision = onnx_engine.model.encode_pixels
+    monkeypatch.setattr(onnx_engine.model, "encode_pixels", lambda *a, **kw: calls.append(1) or vision(*a, **kw))
     hit = onnx_engine.segment(photos[1], PROMPTS[:2])
     assert hit.timings.image_cache_hit and not calls
     assert np.array_equal(hit.masks, miss.masks) and np.array_equal(hit.scores, miss.scores)

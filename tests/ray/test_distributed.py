@@ -214,7 +214,7 @@ def test_ray_job_records_a_corrupted_image_as_failed(first_run, corpus):
 @pytest.mark.slow
 def test_cli_rerun_segments_only_new_images(tmp_path, first_run, corpus, reference, capsys):
     from litetext.cli import build_parser
-    from litetext.distributed import add_engine_arguments
+    from litetext.cli.ray import add_engine_arguments
 
     output = tmp_path / "out"
     shutil.copytree(first_run[1], output)
@@ -225,7 +225,7 @@ def test_cli_rerun_segments_only_new_images(tmp_path, first_run, corpus, referen
         add_engine_arguments(segment)
     args = parser.parse_args(["segment", str(corpus["folder"]), str(corpus["listing"]), "-p", "cat", "-p", "person",
                               "-m", MODEL, "--device", "cpu", "-o", str(output), "--engine", "ray", "--workers", "1"])
-    from litetext.distributed import run_segment_args
+    from litetext.cli.ray import run_segment_args
 
     assert run_segment_args(args) == 0
     assert "10 segmented, 0 failed, 201 already done, of 211 images" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 
 import litetext
 from litetext.distributed import run_track_job
-from litetext.tracks import read_tracks, track_to_files
+from litetext.track_files import read_tracks, track_to_files
 
 from ..test_video import moving_cat
 

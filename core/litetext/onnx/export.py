@@ -25,9 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..atomic_dir import check_target, link_or_copy, move_into_place, staging_dir
-from ..engine import TEXT_LENGTH  # tokens per prompt, as Sam3Processor pads them
 from ..errors import ModelError
+from ..models.atomic_dir import check_target, link_or_copy, move_into_place, staging_dir
+from ..models.stages import LEVELS, DecoderStage, TextEncoderStage, VisionEncoderStage
+from ..prompts import TEXT_LENGTH  # tokens per prompt, as Sam3Processor pads them
 from .manifest import (
     DECODER,
     DECODER_WITH_BOXES,
@@ -42,7 +43,6 @@ from .manifest import (
 )
 
 OPSET = 18
-LEVELS = 3
 FEATURE_NAMES = tuple(f"fpn_hidden_states_{i}" for i in range(LEVELS))
 POSITION_NAMES = tuple(f"fpn_position_encoding_{i}" for i in range(LEVELS))
 DECODER_OUTPUTS = ("pred_logits", "pred_boxes", "pred_masks", "presence_logits")
@@ -63,7 +63,8 @@ def export_onnx(
     """
     import torch
 
-    from ..loading import load_model_and_processor, resolve_checkpoint
+    from ..models.building import load_model_and_processor
+    from ..models.checkpoints import resolve_checkpoint
 
     name = os.fspath(model)
     _check_target(Path(os.fspath(out)).expanduser())  # before minutes of loading
@@ -139,7 +140,7 @@ def quantize_export(source: str | os.PathLike, out: str | os.PathLike, *, quanti
     return manifest
 
 
-# The three stages as modules with plain tensor inputs and outputs ----------------------------------------------
+# The three stages with example inputs ----------------------------------------------------------------------
 
 
 def _stages(model: Any, processor: Any) -> dict[str, tuple[Any, tuple[Any, ...], dict[str, Any], tuple[str, ...]]]:
@@ -168,63 +169,17 @@ def _stages(model: Any, processor: Any) -> dict[str, tuple[Any, tuple[Any, ...],
     box_count = torch.export.Dim("boxes", min=1, max=256)
     fixed = dict.fromkeys(FEATURE_NAMES + POSITION_NAMES)
     return {
-        VISION_ENCODER: (_VisionEncoder(model), (pixels,), {"pixel_values": {0: images}},
+        VISION_ENCODER: (VisionEncoderStage(model), (pixels,), {"pixel_values": {0: images}},
                          FEATURE_NAMES + POSITION_NAMES),
         TEXT_ENCODER: (TextEncoderStage(model), (tokens, mask),
                        {"input_ids": {0: prompts}, "attention_mask": {0: prompts}}, ("text_features",)),
-        DECODER: (_Decoder(model), (*features, *positions, text, mask),
+        DECODER: (DecoderStage(model), (*features, *positions, text, mask),
                   {**fixed, "text_features": {0: prompts}, "text_mask": {0: prompts}}, DECODER_OUTPUTS),
         # One prompt per call: the geometry encoder's trace specialises the prompt count.
-        DECODER_WITH_BOXES: (_Decoder(model), (*features, *positions, text[:1], mask[:1], boxes, labels),
+        DECODER_WITH_BOXES: (DecoderStage(model), (*features, *positions, text[:1], mask[:1], boxes, labels),
                              {**fixed, "text_features": None, "text_mask": None, "input_boxes": {1: box_count},
                               "input_boxes_labels": {1: box_count}}, DECODER_OUTPUTS),
     }
-
-
-def _module_base():
-    import torch
-
-    return torch.nn.Module
-
-
-class _Stage(_module_base()):
-    def __init__(self, model: Any):
-        super().__init__()
-        self.model = model
-
-
-class _VisionEncoder(_Stage):
-    def forward(self, pixel_values):
-        outputs = self.model.get_vision_features(pixel_values=pixel_values)
-        positions = tuple(p[:1] for p in outputs.fpn_position_encoding[:LEVELS])
-        return tuple(outputs.fpn_hidden_states[:LEVELS]) + positions
-
-
-class TextEncoderStage(_Stage):
-    """Token ids and attention mask to the projected per-token text features (also CoreML's input)."""
-
-    def forward(self, input_ids, attention_mask):
-        return self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask).pooler_output
-
-
-class _Decoder(_Stage):
-    def forward(self, fpn_hidden_states_0, fpn_hidden_states_1, fpn_hidden_states_2, fpn_position_encoding_0,
-                fpn_position_encoding_1, fpn_position_encoding_2, text_features, text_mask, input_boxes=None,
-                input_boxes_labels=None):
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-        from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
-
-        count = text_features.shape[0]
-        broadcast = lambda levels: tuple(t.expand(count, -1, -1, -1) for t in levels) + (None,)  # noqa: E731
-        vision = Sam3VisionEncoderOutput(
-            fpn_hidden_states=broadcast((fpn_hidden_states_0, fpn_hidden_states_1, fpn_hidden_states_2)),
-            fpn_position_encoding=broadcast((fpn_position_encoding_0, fpn_position_encoding_1,
-                                             fpn_position_encoding_2)),
-        )
-        boxes = {} if input_boxes is None else {"input_boxes": input_boxes, "input_boxes_labels": input_boxes_labels}
-        out = self.model(vision_embeds=vision, text_embeds=BaseModelOutputWithPooling(pooler_output=text_features),
-                         attention_mask=text_mask, **boxes)
-        return out.pred_logits, out.pred_boxes, out.pred_masks, out.presence_logits
 
 
 # Export, manifest, quantization --------------------------------------------------------------------------------
@@ -272,7 +227,7 @@ def _manifest(model: Any, processor: Any, graphs: dict[str, GraphSpec], *, name:
     import torch
     import transformers
 
-    from .. import __version__
+    from ..version import __version__
 
     return Manifest(
         model=name, checkpoint=checkpoint, model_type=model.config.model_type, litetext_version=__version__,
@@ -314,3 +269,69 @@ def _quantized_copy(source: Path, target: Path, manifest: Manifest) -> Manifest:
 
 def _check_target(out: Path) -> None:
     check_target(out, is_export, "litetext ONNX export")
+
+
+# Exports in litetext's cache: made on first use, found again by name -------------------------------------------
+
+#: Precisions an ONNX export holds, by the `dtype` names `litetext.load` accepts for the ONNX backend.
+PRECISIONS = {"auto": None, "fp32": "float32", "float32": "float32", "int8-vision": "int8-vision",
+              "int8": "int8-vision"}
+
+
+def resolve_precision(dtype: Any) -> str | None:
+    """The export precision a `dtype` asks for (None: whatever the export holds)."""
+    key = dtype if isinstance(dtype, str) else str(dtype).removeprefix("torch.")
+    if key not in PRECISIONS:
+        raise ModelError(f"the ONNX backend runs fp32 or int8-vision (an export made with --quantize int8), "
+                         f"not dtype {dtype!r}")
+    return PRECISIONS[key]
+
+
+def export_directory(model: str | os.PathLike, dtype: Any = "auto") -> tuple[Path, str]:
+    """Where the export of `model` is: the directory itself when it is an export, else its place in litetext's
+    cache (keyed by the name and the litetext, transformers and torch versions). Returns (directory, precision)."""
+    precision = resolve_precision(dtype)
+    name = os.fspath(model)
+    if is_export(name):
+        directory = Path(name).expanduser()
+        held = read_manifest(directory).precision
+        if precision is not None and precision != held:
+            flag = " --quantize int8" if "int8" in precision else ""
+            raise ModelError(f"{directory} holds a {held} export, not {precision}; export that one with "
+                             f"litetext export MODEL --format onnx{flag} --out DIR")
+        return directory, held
+    import hashlib
+
+    import torch
+    import transformers
+
+    from ..models.checkpoints import cache_dir
+    from ..version import __version__
+
+    precision = precision or "float32"
+    versions = f"{name}|{__version__}|{transformers.__version__}|{torch.__version__}"
+    key = hashlib.blake2s(versions.encode(), digest_size=6).hexdigest()
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.strip("/").split("/")[-1])[:40]
+    return cache_dir() / "onnx" / f"{slug}-{key}" / precision, precision
+
+
+def cached_export(model: str | os.PathLike, dtype: Any = "auto", *, network: Any = None, processor: Any = None,
+                  log: Callable[[str], None] | None = None) -> Path:
+    """The export of `model` at the precision `dtype` asks for: `export_directory`'s, exported (from `network`
+    and `processor` when given, else loaded by name) and quantised there on first use (minutes for a full-size
+    model)."""
+    directory, precision = export_directory(model, dtype)
+    if is_export(directory):
+        return directory
+    say = log or (lambda line: None)
+    fp32 = directory.with_name("float32")
+    if not is_export(fp32):
+        say(f"exporting {os.fspath(model)} to ONNX into {fp32} (once; minutes for a full-size model) ...")
+        if network is None:
+            export_onnx(model, fp32, log=log)
+        else:
+            export_model(network, processor, fp32, name=os.fspath(model), log=log)
+    if precision != "float32":
+        say(f"quantizing the vision encoder into {directory} ...")
+        quantize_export(fp32, directory)
+    return directory

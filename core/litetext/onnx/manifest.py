@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from ..models.checkpoints import export_format
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = "litetext-onnx"
@@ -99,13 +100,7 @@ class Manifest:
 
 def is_export(directory: str | os.PathLike) -> bool:
     """True when `directory` holds a litetext ONNX manifest (it may still fail `read_manifest`'s checks)."""
-    path = Path(os.fspath(directory)).expanduser() / MANIFEST_NAME
-    if not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+    return export_format(directory) == FORMAT
 
 
 def reexport_hint(model: str, directory: str | os.PathLike) -> str:
@@ -115,7 +110,7 @@ def reexport_hint(model: str, directory: str | os.PathLike) -> str:
 def read_manifest(directory: str | os.PathLike, *, check_versions: bool = True) -> Manifest:
     """Read and check the manifest of the export in `directory`: the format, the versions it was written with
     (litetext exactly, transformers up to the patch level) and that every graph file is there, whole."""
-    from .. import __version__
+    from ..version import __version__
 
     directory = Path(os.fspath(directory)).expanduser()
     path = directory / MANIFEST_NAME

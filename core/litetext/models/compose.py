@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelError
+from ..errors import ModelError
+from ..version import __version__
+from .configs import checkpoint_config, has_tracker
 
 #: Where the ViT weights sit in a detector checkpoint (plain layout) and in a sam3_video checkpoint.
 VIT_PREFIX = "vision_encoder.backbone."
@@ -119,10 +121,12 @@ class _Prefixed(Mapping):
         return len(self._names)
 
 
-def assemble(detector: str | os.PathLike, tracker: str | os.PathLike, out: str | os.PathLike, *,
-             overwrite: bool = False) -> Composition:
-    """Write `detector` (an alias, hub id or directory of a LiteText or SAM3 detector) composed with the tracker
-    of `tracker` (a `sam3_video` checkpoint such as `facebook/sam3`) into the directory `out`.
+def compose_directories(detector_dir: Path, tracker_dir: Path, out: str | os.PathLike, *,
+                        detector: str | os.PathLike = "", tracker: str | os.PathLike = "",
+                        overwrite: bool = False) -> Composition:
+    """Write the detector checkpoint in `detector_dir` composed with the tracker of the `sam3_video` checkpoint in
+    `tracker_dir` into the directory `out` (`detector` and `tracker` name them in messages and the record;
+    `litetext.assemble` resolves names to directories first).
 
     Checks that the composed weights are exactly what `Sam3VideoModel` expects (no key missing, unexpected or of
     another shape) and compares the two ViTs, warning with the largest difference when they are not identical.
@@ -131,12 +135,10 @@ def assemble(detector: str | os.PathLike, tracker: str | os.PathLike, out: str |
     from safetensors.torch import save_file
     from transformers import Sam3Processor, Sam3VideoConfig, Sam3VideoProcessor
 
-    from .loading import checkpoint_config, has_tracker, local_checkpoint_dir
-
+    detector, tracker = detector or detector_dir, tracker or tracker_dir
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ModelError(f"{out} exists and is not empty; choose another folder or pass overwrite=True (--force)")
-    detector_dir, tracker_dir = local_checkpoint_dir(detector), local_checkpoint_dir(tracker)
     detector_config, tracker_config = checkpoint_config(detector_dir), checkpoint_config(tracker_dir)
     if not has_tracker(tracker_config):
         raise ModelError(f"{tracker} is a {tracker_config.model_type!r} checkpoint without a tracker; pass one in "
@@ -169,8 +171,6 @@ def assemble(detector: str | os.PathLike, tracker: str | os.PathLike, out: str |
     video = Sam3VideoProcessor.from_pretrained(tracker_dir).video_processor
     Sam3VideoProcessor(image_processor=images_and_text.image_processor, video_processor=video,
                        tokenizer=images_and_text.tokenizer).save_pretrained(out)
-    from . import __version__
-
     (out / "litetext_composition.json").write_text(json.dumps(
         {"detector": str(detector), "tracker": str(tracker), "vit_max_difference": difference,
          "litetext": __version__}, indent=2))

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 
 def check_target(out: Path, is_ours: Callable[[Path], bool], kind: str) -> None:

@@ -1,4 +1,5 @@
-"""Text-prompted tracking through a video: transformers' `Sam3VideoModel` on the engine's own modules.
+"""The video pipeline: text-prompted tracking through a video, transformers' `Sam3VideoModel` on the image and
+clicks pipelines' own modules.
 
 The video model is assembled from what the engine already holds — its detector (LiteText or SAM3), its
 tracker's neck — plus the checkpoint's video tracker (memory attention and encoder), so every frame has one
@@ -16,9 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, InvalidVideoError
-from .result import Result
-from .videos import VideoSource, open_video
+from ..errors import InputError, InvalidVideoError
+from ..models.checkpoints import quiet_loading
+from ..result import Result
+from ..videos import VideoSource, open_video
+from .batching import progress_bar
+from .clicks import ClickPipeline
+from .image import ImagePipeline
 
 #: Tracking modes: "stream" is transformers' streaming flow (frame by frame, no look-ahead); "video" is its
 #: whole-video flow (`propagate_in_video_iterator`: outputs held back `hotstart_delay` frames so that tracks
@@ -83,35 +88,47 @@ def install_local_kernels() -> bool:
     return isinstance(modeling_sam3_video.cv_utils_kernel, LocalKernels)
 
 
-class VideoTracker:
-    """`Sam3VideoModel` built around an engine's detector and tracker (one per engine, made on first use)."""
+@dataclass(frozen=True)
+class VideoTrackerWeights:
+    """The parts of `Sam3VideoModel` the image and clicks pipelines lack, given directly rather than read from a
+    checkpoint: its `Sam3VideoConfig` and a `Sam3TrackerVideoModel` without vision encoder (memory attention and
+    encoder; the bench's random full-size ones)."""
 
-    def __init__(self, engine: Any, *, config: Any = None, video_tracker: Any = None):
-        """From the engine's `tracker_checkpoint`, or from a `Sam3VideoConfig` and a `Sam3TrackerVideoModel`
-        without vision encoder given directly (the bench's random full-size ones)."""
+    config: Any
+    model: Any
+
+
+class VideoPipeline:
+    """`Sam3VideoModel` built around the image pipeline's detector and the clicks pipeline's tracker, with the
+    video tracker from `checkpoint` (or `weights`). One per engine, made on first use; `session` is the latest
+    tracking session, for inspection (`state_bytes`)."""
+
+    def __init__(self, images: ImagePipeline, clicks: ClickPipeline, *, checkpoint: str = "",
+                 weights: VideoTrackerWeights | None = None):
         import torch
         from transformers import AutoConfig, Sam3TrackerVideoModel, Sam3VideoModel, Sam3VideoProcessor
         from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 
-        from .loading import _loading
-
-        self.engine = engine
-        if video_tracker is None:
-            checkpoint = engine.tracker_checkpoint
-            with _loading(checkpoint):
+        self.images = images
+        runtime = images.runtime
+        if weights is None:
+            with quiet_loading(checkpoint):
                 config = AutoConfig.from_pretrained(checkpoint)
                 # The memory attention and encoder the image tracker lacks; the ViT stays the detector's.
                 video_tracker = Sam3TrackerVideoModel.from_pretrained(checkpoint, remove_vision_encoder=True,
-                                                                      dtype=engine.dtype, use_safetensors=True)
+                                                                      dtype=runtime.dtype, use_safetensors=True)
+        else:
+            config, video_tracker = weights.config, weights.model
         with torch.device("meta"):  # every submodule is replaced below: allocate nothing
             model = Sam3VideoModel(config)
-        model.detector_model = engine.model
-        model.tracker_model = video_tracker.to(engine.device).eval()
-        model.tracker_neck = engine.tracker.model.vision_encoder.neck
+        model.detector_model = runtime.model
+        model.tracker_model = video_tracker.to(runtime.device).eval()
+        model.tracker_neck = clicks.model.vision_encoder.neck
         self.model = model.eval()
-        size = dict(engine.processor.image_processor.size)
+        processor = images.processor
+        size = dict(processor.image_processor.size)
         self.processor = Sam3VideoProcessor(
-            image_processor=engine.processor.image_processor, tokenizer=engine.processor.tokenizer,
+            image_processor=processor.image_processor, tokenizer=processor.tokenizer,
             video_processor=Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3))
         tracker_config = config.tracker_config
         #: Frames of non-conditioning outputs the tracker reads back (memories and object pointers).
@@ -127,7 +144,7 @@ class VideoTracker:
               new_object_threshold: float | None = None, max_objects: int | None = None, start_frame: int = 0,
               max_frames: int | None = None, mode: str = "auto", local_kernels: bool = True,
               progress: bool = False) -> Iterator[TrackedFrame]:
-        """See `Engine.track`."""
+        """`TrackedFrame`s of `video` (see `Engine.track`)."""
         import torch
 
         if mode not in MODES:
@@ -138,7 +155,7 @@ class VideoTracker:
         whole = mode == "video" or (mode == "auto" and source.frame_count is not None)
         if whole and source.frame_count is None:
             raise InvalidVideoError(f"{source.name}: mode='video' needs the frame count; use mode='stream'")
-        embeddings = self.engine.encode_text(prompts)
+        embeddings = self.images.encode_text(prompts)
         settings = {"score_threshold_detection": threshold, "new_det_thresh": new_object_threshold,
                     "max_num_objects": max_objects}
         settings = {name: self.defaults[name] if value is None else value for name, value in settings.items()}
@@ -152,7 +169,8 @@ class VideoTracker:
                                                                          source.frame_count - 1)
         last = None if max_frames is None else start_frame + max_frames - 1
         held: list[tuple[int, Any, tuple[int, int]]] = []  # whole-video mode: outputs held for hotstart
-        bar = _progress_bar(source, start_frame, max_frames, enabled=progress)
+        bar = progress_bar(_frames_to_track(source, start_frame, max_frames), enabled=progress, unit="frame",
+                           desc=f"tracking {source.name}")
         try:
             for frame in source.frames():
                 if frame.index < start_frame:
@@ -160,8 +178,8 @@ class VideoTracker:
                 if last is not None and frame.index > last:
                     break
                 size = (frame.image.height, frame.image.width)
-                pixel_values = self.engine._pixel_values(frame.image)[0]
-                with self.engine._lock, self._lock, torch.inference_mode():
+                pixel_values = self.images.pixel_values(frame.image)[0]
+                with self.images.runtime.lock, self._lock, torch.inference_mode():
                     for name, value in settings.items():
                         setattr(self.model, name, value)
                     if whole:
@@ -192,9 +210,9 @@ class VideoTracker:
         from transformers.modeling_outputs import BaseModelOutputWithPooling
         from transformers.models.sam3_video.modeling_sam3_video import Sam3VideoInferenceSession
 
-        engine = self.engine
-        session = Sam3VideoInferenceSession(inference_device=engine.device, inference_state_device=engine.device,
-                                            video_storage_device=engine.device, dtype=engine.vision_dtype)
+        runtime = self.images.runtime
+        session = Sam3VideoInferenceSession(inference_device=runtime.device, inference_state_device=runtime.device,
+                                            video_storage_device=runtime.device, dtype=runtime.vision_dtype)
         if frame_count is not None:
             # The whole-video flow reads the video's length; frames are filled in as they are decoded.
             session.processed_frames = dict.fromkeys(range(frame_count))
@@ -281,12 +299,9 @@ def state_bytes(session) -> int:
                                        session.mask_inputs_per_obj, session.point_inputs_per_obj))
 
 
-def _progress_bar(source: VideoSource, start: int, max_frames: int | None, *, enabled: bool):
-    from tqdm.auto import tqdm
-
-    total = None
-    if source.frame_count is not None:
-        total = max(0, source.frame_count - start)
-        if max_frames is not None:
-            total = min(total, max_frames)
-    return tqdm(total=total, unit="frame", desc=f"tracking {source.name}", disable=not enabled)
+def _frames_to_track(source: VideoSource, start: int, max_frames: int | None) -> int | None:
+    """How many frames a run will track, where the video's length is known."""
+    if source.frame_count is None:
+        return None
+    total = max(0, source.frame_count - start)
+    return total if max_frames is None else min(total, max_frames)

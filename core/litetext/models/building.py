@@ -1,0 +1,92 @@
+"""Building models from checkpoints: the detector with its processor, SAM3's tracker sharing its ViT, and a
+detector composed with a tracker as one checkpoint (`assemble`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError, NoTrackerError
+from .checkpoints import local_checkpoint_dir, quiet_loading, resolve_checkpoint
+from .compose import Composition, compose_directories, vision_backbone_difference, warn_if_different
+from .configs import SUPPORTED_MODEL_TYPES, TRACKER_MODEL_TYPES, checkpoint_config, detector_class, has_tracker
+from .precision import set_precision
+
+
+def load_model_and_processor(checkpoint: str, device: str, dtype, vision_dtype=None):
+    """Load a SAM3 or SAM3-LiteText detector (safetensors only, never remote code) and its `Sam3Processor`.
+
+    A `sam3_video` checkpoint (the layout of `facebook/sam3`) serves its detector, as `Sam3Model.from_pretrained`
+    (or `Sam3LiteTextModel`'s) loads it from that directory. The vision encoder is cast to `vision_dtype` when
+    given.
+    """
+    from transformers import Sam3Processor
+
+    with quiet_loading(checkpoint):
+        config = checkpoint_config(checkpoint)
+        model = detector_class(config).from_pretrained(checkpoint, dtype=dtype, use_safetensors=True,
+                                                       trust_remote_code=False)
+        processor = Sam3Processor.from_pretrained(checkpoint, trust_remote_code=False)
+    if vision_dtype is not None:
+        set_precision(model, vision_dtype, dtype)
+    return model.to(device).eval(), processor
+
+
+def load_tracker(checkpoint: str, device: str, dtype, vision_dtype=None):
+    """Load SAM3's tracker (`Sam3TrackerModel`) from a checkpoint that has one (`sam3_video`, `sam3_tracker`)."""
+    from transformers import Sam3TrackerModel
+
+    with quiet_loading(checkpoint):
+        config = checkpoint_config(checkpoint, allowed=SUPPORTED_MODEL_TYPES + TRACKER_MODEL_TYPES)
+        if not has_tracker(config):
+            raise ModelError(f"{checkpoint}: a {config.model_type!r} checkpoint has no tracker; use one in the "
+                             f"sam3_video layout (e.g. facebook/sam3) or compose one with `litetext models assemble`")
+        tracker = Sam3TrackerModel.from_pretrained(checkpoint, dtype=dtype, use_safetensors=True,
+                                                   trust_remote_code=False)
+    if vision_dtype is not None:
+        tracker.vision_encoder.to(vision_dtype)
+    return tracker.to(device).eval()
+
+
+def tracker_for(detector: Any, checkpoint: str, tracker: str | os.PathLike | bool | None, device: str, dtype: Any,
+                vision_dtype: Any = None) -> tuple[Any, str]:
+    """The tracker to attach to `detector` (loaded from `checkpoint`), sharing the detector's ViT, and the
+    checkpoint it came from; (None, "") for none.
+
+    `tracker` is `litetext.load`'s: None for the checkpoint's own when it has one, True to require it, False for
+    none, or an alias, hub id or directory whose tracker is composed with the detector (warning when its ViT
+    differs from the detector's).
+    """
+    if tracker is False:
+        return None, ""
+    if tracker is None or tracker is True:
+        if not has_tracker(checkpoint_config(checkpoint)):
+            if tracker is True:
+                raise NoTrackerError()
+            return None, ""
+        source = checkpoint
+    else:
+        source = resolve_checkpoint(tracker)
+    model = load_tracker(source, device, dtype, vision_dtype)
+    if source != checkpoint:  # within one sam3_video checkpoint both read the same ViT weights
+        difference = vision_backbone_difference(detector.vision_encoder.backbone.state_dict(),
+                                                model.vision_encoder.backbone.state_dict())
+        warn_if_different(difference, checkpoint, source)
+    model.vision_encoder.backbone = detector.vision_encoder.backbone  # one ViT in memory, one pass per image
+    return model, source
+
+
+def assemble(detector: str | os.PathLike, tracker: str | os.PathLike, out: str | os.PathLike, *,
+             overwrite: bool = False) -> Composition:
+    """Write `detector` (an alias, hub id or directory of a LiteText or SAM3 detector) composed with the tracker
+    of `tracker` (a `sam3_video` checkpoint such as `facebook/sam3`) into the directory `out`.
+
+    Checks that the composed weights are exactly what `Sam3VideoModel` expects (no key missing, unexpected or of
+    another shape) and compares the two ViTs, warning with the largest difference when they are not identical.
+    """
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ModelError(f"{out} exists and is not empty; choose another folder or pass overwrite=True (--force)")
+    return compose_directories(local_checkpoint_dir(detector), local_checkpoint_dir(tracker), out, detector=detector,
+                               tracker=tracker, overwrite=overwrite)

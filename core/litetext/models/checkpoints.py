@@ -1,0 +1,154 @@
+"""Where a checkpoint is and what it holds: aliases, hub ids and local directories; the config checks; quiet,
+explained loading errors; litetext's cache."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from ..errors import ModelError, ModelNotFoundError, UnsafeCheckpointError
+from .registry import MODELS, TINY_RANDOM_ALIASES
+
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def cache_dir() -> Path:
+    """Where litetext keeps files it builds itself (the tiny-random checkpoints): `$LITETEXT_CACHE`,
+    else `$XDG_CACHE_HOME/litetext`, else `~/.cache/litetext`."""
+    if os.environ.get("LITETEXT_CACHE"):
+        return Path(os.environ["LITETEXT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "litetext"
+
+
+def resolve_checkpoint(model: str | os.PathLike) -> str:
+    """Turn an alias, hub id or local directory into what `from_pretrained` takes.
+
+    The tiny-random aliases build their checkpoint in `cache_dir()` on first use.
+    """
+    name = os.fspath(model)
+    if name in TINY_RANDOM_ALIASES:
+        return str(_tiny_random_checkpoint(name))
+    spec = MODELS.get(name)
+    if spec is not None:
+        if spec.repo_id is None:
+            raise ModelNotFoundError(f"model {name!r}: {spec.note}")
+        return spec.repo_id
+    path = Path(name).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelNotFoundError(f"{name}: a checkpoint must be a directory saved with save_pretrained")
+        _check_local_weights(path)
+        return str(path)
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        known = ", ".join(MODELS)
+        raise ModelNotFoundError(
+            f"{name!r} is neither a known alias ({known}), a local directory, nor a hub id of the form owner/name"
+        )
+    return name
+
+
+def local_checkpoint_dir(model: str | os.PathLike) -> Path:
+    """A local directory holding `model`'s files: the directory itself, or the hub snapshot (downloaded once, or
+    found in the local hub cache when HF_HUB_OFFLINE is set)."""
+    checkpoint = resolve_checkpoint(model)
+    if Path(checkpoint).is_dir():
+        return Path(checkpoint)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(checkpoint, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
+    except Exception as error:
+        raise _explain_load_error(checkpoint, error) from error
+
+
+@contextlib.contextmanager
+def quiet_loading(checkpoint: str):
+    """One quiet load; hub and filesystem errors (many types) become a `ModelError` that says what to do."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # litetext reports its own progress
+    verbosity = transformers_logging.get_verbosity()
+    # Loading a detector or tracker out of a sam3_video checkpoint is expected; transformers warns about it.
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as error:
+        raise _explain_load_error(checkpoint, error) from error
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        transformers_logging.enable_progress_bar()
+
+
+def _explain_load_error(checkpoint: str, error: Exception) -> ModelError:
+    text = f"{type(error).__name__}: {error}"
+    offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+    if "gated" in text.lower() or "401" in text or "403" in text:
+        return ModelNotFoundError(
+            f"{checkpoint} is a gated repository: accept its licence on the Hugging Face hub, then log in "
+            "(`hf auth login` or HF_TOKEN), or pass a local directory"
+        )
+    if "safetensors" in text.lower() and ("no file" in text.lower() or "does not appear" in text.lower()):
+        return UnsafeCheckpointError(
+            f"{checkpoint} has no safetensors weights; litetext never loads pickle weights. Convert it with "
+            "`model.save_pretrained(dir, safe_serialization=True)` and pass that directory"
+        )
+    hint = (
+        "HF_HUB_OFFLINE is set, so only the local hub cache is searched: download it first, or pass a local "
+        "directory" if offline else
+        "check the id, your network, or pass a local directory saved with save_pretrained; set HF_HUB_OFFLINE=1 "
+        "to use only the local cache"
+    )
+    return ModelNotFoundError(f"cannot load checkpoint {checkpoint!r}: {hint} ({text.splitlines()[0][:300]})")
+
+
+def _check_local_weights(path: Path) -> None:
+    files = [p.name for p in path.iterdir()]
+    if any(name.endswith(".safetensors") for name in files):
+        return
+    if export_format(path) == "litetext-coreml":
+        raise ModelNotFoundError(f"{path} is a CoreML export of the text encoder alone, for Apple devices; litetext "
+                                 "runs a checkpoint directory or an ONNX export (docs/edge.md)")
+    if any(name.endswith(_PICKLE_SUFFIXES) for name in files):
+        raise UnsafeCheckpointError(
+            f"{path} holds only pickle weights ({', '.join(n for n in files if n.endswith(_PICKLE_SUFFIXES))}); "
+            "litetext loads safetensors only. Re-save with save_pretrained(..., safe_serialization=True)"
+        )
+    raise ModelNotFoundError(f"{path} has no model weights (*.safetensors); is it a save_pretrained directory?")
+
+
+def _tiny_random_checkpoint(alias: str) -> Path:
+    from . import random_weights
+
+    path = cache_dir() / f"{alias}-v1"
+    if not (path / "model.safetensors").exists():
+        # Build beside the final place, then rename: a concurrent or interrupted build never leaves half a dir.
+        staging = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        if alias == "tiny-random-video":
+            random_weights.build_tiny_video_checkpoint(staging)
+        elif alias == "tiny-random-tracker":
+            random_weights.build_tiny_composed_checkpoint(staging, _tiny_random_checkpoint("tiny-random-video"))
+        else:
+            random_weights.build_tiny_checkpoint(staging, architecture="sam3" if alias.endswith("sam3") else "litetext")
+        try:
+            staging.rename(path)
+        except OSError:  # another process won the race; use its copy
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def export_format(directory: str | os.PathLike) -> str | None:
+    """The `format` its `manifest.json` names when `directory` holds a litetext export ("litetext-onnx",
+    "litetext-coreml"), else None."""
+    import json
+
+    path = Path(os.fspath(directory)).expanduser() / "manifest.json"
+    try:
+        value = json.loads(path.read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
