@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from importlib import import_module
 
-__all__ = ["AppConfig", "build_demo", "launch", "api_segment", "api_segment_object", "api_track", "export_results",
-           "segment"]
+#: Each exported name and the module that holds it.
+_HOMES = {"AppConfig": ".app", "build_demo": ".app", "launch": ".app", "api_segment": ".tabs.api",
+          "api_segment_object": ".tabs.api", "api_track": ".tabs.api", "export_results": ".tabs.rendering",
+          "segment": ".tabs.text_prompts"}
+__all__ = list(_HOMES)
 
 
 def __getattr__(name: str):
-    if name not in __all__:
+    if name not in _HOMES:
         raise AttributeError(f"module 'litetext_gradio' has no attribute {name!r}")
-    value = getattr(import_module(".app", __name__), name)
+    value = getattr(import_module(_HOMES[name], __name__), name)
     globals()[name] = value
     return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from litetext.cli import add_model_arguments, require_extra, warn_if_random
+from litetext.cli.common import add_model_arguments, require_extra, warn_if_random
 
 
 def register(subparsers) -> None:

@@ -16,34 +16,49 @@ from PIL import Image
 
 import litetext
 from litetext_gradio import app
+from litetext_gradio.tabs.api import api_segment
+from litetext_gradio.tabs.config import load_engine
+from litetext_gradio.tabs.errors import friendly, friendly_image
+from litetext_gradio.tabs.parsing import format_box, parse_boxes, parse_prompts
+from litetext_gradio.tabs.rendering import (
+    SELECTED_COLOR,
+    TABLE_HEADERS,
+    cleanup_session,
+    export_results,
+    hex_color,
+    render,
+    session_dir,
+    timing_text,
+)
+from litetext_gradio.tabs.text_prompts import example_images, rethreshold_masks, segment
 
 
 def run_segment(config, image, prompts="cat, dog", *, boxes="", compare=False, score=0.5, mask=0.5, model=""):
-    return app.segment(None, image, prompts, boxes, model or config.model, compare, score, mask, config)
+    return segment(None, image, prompts, boxes, model or config.model, compare, score, mask, config)
 
 
 def test_prompts_are_split_on_commas_and_cleaned():
-    assert app.parse_prompts(" cat ,  red   car,\nperson, cat") == ["cat", "red car", "person"]
+    assert parse_prompts(" cat ,  red   car,\nperson, cat") == ["cat", "red car", "person"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", " , ,\n", None])
 def test_empty_prompts_give_a_friendly_error(text):
     with pytest.raises(gr.Error, match="noun phrase"):
-        app.parse_prompts(text)
+        parse_prompts(text)
 
 
 def test_exemplar_boxes_parse_with_positive_and_negative_labels():
-    boxes, labels = app.parse_boxes("+ 10, 20, 110, 120\n- 5 5 50 50; [1,2,3,4]")
+    boxes, labels = parse_boxes("+ 10, 20, 110, 120\n- 5 5 50 50; [1,2,3,4]")
     assert boxes == [[10, 20, 110, 120], [5, 5, 50, 50], [1, 2, 3, 4]]
     assert labels == [1, 0, 1]
-    assert app.parse_boxes("") == ([], [])
-    assert app.format_box((10.2, 20, 110, 120.7), 0) == "- 10, 20, 110, 121"
+    assert parse_boxes("") == ([], [])
+    assert format_box((10.2, 20, 110, 120.7), 0) == "- 10, 20, 110, 121"
 
 
 @pytest.mark.parametrize("text", ["1, 2, 3", "+ a, b, c, d", "1,2,3,4,5"])
 def test_malformed_boxes_give_a_friendly_error(text):
     with pytest.raises(gr.Error, match="four numbers"):
-        app.parse_boxes(text)
+        parse_boxes(text)
 
 
 def test_config_offers_the_offline_models_for_tiny_random(config):
@@ -58,10 +73,10 @@ def test_config_offers_the_offline_models_for_tiny_random(config):
 
 
 def test_a_composed_model_name_loads_the_detector_with_that_checkpoints_tracker(config):
-    engine = app.load_engine("tiny-random+tiny-random-video", config)
+    engine = load_engine("tiny-random+tiny-random-video", config)
     assert engine.has_tracker and engine.info.model == "tiny-random"
     assert engine is litetext.load("tiny-random", device="cpu", tracker="tiny-random-video")
-    assert not app.load_engine("tiny-random", config).has_tracker
+    assert not load_engine("tiny-random", config).has_tracker
 
 
 def test_segment_shows_instances_as_overlay_and_table(config, cat_photo):
@@ -70,14 +85,14 @@ def test_segment_shows_instances_as_overlay_and_table(config, cat_photo):
     assert session.student.result.image_size == (451, 300)
     assert 0 < len(shown) < len(session.student.result)  # the model ran low, the view filters at 0.5
     assert (shown.scores > 0.5).all()
-    overlay, table, timings, teacher, comparison, compare_col = app.render(session)
+    overlay, table, timings, teacher, comparison, compare_col = render(session)
     base, layers = overlay.value["image"], overlay.value["annotations"]
     assert Image.open(base["path"]).size == (451, 300)
     labels = {layer["label"] for layer in layers}
     assert labels <= {f"cat ({(shown.prompt_indices == 0).sum()})", f"dog ({(shown.prompt_indices == 1).sum()})"}
-    assert overlay.color_map[f"cat ({(shown.prompt_indices == 0).sum()})"] == app.hex_color(0)
+    assert overlay.color_map[f"cat ({(shown.prompt_indices == 0).sum()})"] == hex_color(0)
     assert len(table["data"]) == len(shown)
-    assert table["headers"] == app.TABLE_HEADERS
+    assert table["headers"] == TABLE_HEADERS
     assert [row[1] for row in table["data"]] == shown.labels
     assert "tiny-random" in timings and "instances shown" in timings
     assert teacher is None and compare_col["visible"] is False
@@ -90,16 +105,16 @@ def test_score_threshold_refilters_without_running_the_model(config, cat_photo):
     counts = []
     for threshold in (0.3, 0.5, 0.6, 0.9):
         session.score_threshold = threshold
-        counts.append(len(app.render(session)[1]["data"]))
+        counts.append(len(render(session)[1]["data"]))
     assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]
     assert (engine.image_cache.stats(), engine.text_cache.stats()) == before  # no model call at all
 
 
 def test_a_new_prompt_on_the_same_image_reuses_the_image_features(config, coffee_photo):
     first = run_segment(config, coffee_photo, "coffee cup")
-    second = app.segment(first, coffee_photo, "coffee cup, spoon", "", config.model, False, 0.5, 0.5, config)
+    second = segment(first, coffee_photo, "coffee cup, spoon", "", config.model, False, 0.5, 0.5, config)
     assert second.student.result.timings.image_cache_hit
-    assert "from cache" in app.timing_text(second.student, second.shown())
+    assert "from cache" in timing_text(second.student, second.shown())
     assert second.student.prompts == ["coffee cup", "spoon"]
 
 
@@ -110,7 +125,7 @@ def test_mask_threshold_refilters_without_running_the_model(config, cat_photo):
     calls = []
     hook = engine.model.register_forward_hook(lambda *_: calls.append(1))
     try:
-        tighter = app.rethreshold_masks(session, 0.7, config)
+        tighter = rethreshold_masks(session, 0.7, config)
     finally:
         hook.remove()
     assert calls == [], "re-thresholding must not run the model"
@@ -118,16 +133,16 @@ def test_mask_threshold_refilters_without_running_the_model(config, cat_photo):
     assert tighter.student.result.masks.sum() < loose
     fresh = run_segment(config, cat_photo, "cat", score=0.05, mask=0.7)
     assert (tighter.student.result.masks == fresh.student.result.masks).all()
-    assert app.rethreshold_masks(tighter, 0.7, config).student is tighter.student  # unchanged: nothing to do
+    assert rethreshold_masks(tighter, 0.7, config).student is tighter.student  # unchanged: nothing to do
 
 
 def test_selecting_a_row_highlights_that_instance(config, cat_photo):
     session = run_segment(config, cat_photo, "cat")
     session.selected = 1
-    overlay = app.render(session)[0]
+    overlay = render(session)[0]
     instance = session.shown()[1]
     label = f"selected: #1 cat ({instance.score:.2f})"
-    assert overlay.color_map[label] == app.SELECTED_COLOR
+    assert overlay.color_map[label] == SELECTED_COLOR
     highlighted = [layer for layer in overlay.value["annotations"] if layer["label"] == label]
     assert len(highlighted) == 1
     alpha = np.asarray(Image.open(highlighted[0]["image"]["path"]))[..., 3] > 0
@@ -143,14 +158,14 @@ def test_exemplar_boxes_refine_the_concept(config, cat_photo):
 
 def test_a_box_outside_the_image_gives_a_friendly_error(config, cat_photo):
     with pytest.raises(gr.Error, match="outside"):
-        app.friendly(run_segment)(config, cat_photo, "cat", boxes="0, 0, 900, 900")
+        friendly(run_segment)(config, cat_photo, "cat", boxes="0, 0, 900, 900")
 
 
 def test_side_by_side_runs_the_teacher_on_the_same_prompts(config, cat_photo):
     session = run_segment(config, cat_photo, "cat, dog", compare=True)
     assert session.teacher.model == "tiny-random-sam3" and session.teacher.prompts == ["cat", "dog"]
     assert session.teacher.text_encoder_params_m > 0 and not session.teacher.error
-    overlay, _, _, teacher, comparison, compare_col = app.render(session)
+    overlay, _, _, teacher, comparison, compare_col = render(session)
     assert teacher is not None and compare_col["visible"] is True
     assert "| tiny-random |" in comparison and "| tiny-random-sam3 |" in comparison
     assert f"{session.teacher.text_encoder_params_m:g}" in comparison
@@ -160,7 +175,7 @@ def test_an_unavailable_teacher_is_reported_not_raised(tmp_path, cat_photo):
     config = app.AppConfig(model="tiny-random", device="cpu", teacher="s0-32", work_dir=str(tmp_path))
     session = run_segment(config, cat_photo, "cat", compare=True)
     assert session.teacher.error and len(session.teacher.result) == 0
-    assert "not available" in app.render(session)[4]
+    assert "not available" in render(session)[4]
 
 
 def test_models_not_offered_are_refused(config, cat_photo):
@@ -173,7 +188,7 @@ def test_downloads_hold_coco_rle_mask_pngs_union_and_overlay(config, cat_photo, 
 
     session = run_segment(config, cat_photo, "cat, dog")
     shown = session.shown()
-    coco_path, zip_path, union_path, overlay_path = map(Path, app.export_results(session, tmp_path / "s"))
+    coco_path, zip_path, union_path, overlay_path = map(Path, export_results(session, tmp_path / "s"))
     coco = COCO(str(coco_path))
     assert len(coco.getAnnIds()) == len(shown)
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == ["cat", "dog"]
@@ -190,15 +205,15 @@ def test_downloads_hold_coco_rle_mask_pngs_union_and_overlay(config, cat_photo, 
 
 def test_downloads_before_segmenting_give_a_friendly_error(tmp_path):
     with pytest.raises(gr.Error, match="Segment first"):
-        app.export_results(None, tmp_path)
+        export_results(None, tmp_path)
 
 
 def test_session_folders_are_removed_when_the_session_ends(config, cat_photo):
     request = SimpleNamespace(session_hash="abc123")
-    folder = app.session_dir(config, request)
-    app.export_results(run_segment(config, cat_photo, "cat"), folder)
+    folder = session_dir(config, request)
+    export_results(run_segment(config, cat_photo, "cat"), folder)
     assert any(folder.iterdir())
-    app.cleanup_session(config, request)
+    cleanup_session(config, request)
     assert not folder.exists() and Path(config.work_dir).exists()
 
 
@@ -217,7 +232,7 @@ def test_uploads_that_are_not_images_are_refused_by_the_image_input(tmp_path):
 
     garbage = tmp_path / "upload.png"
     garbage.write_bytes(b"\x00garbage")
-    component = app.friendly_image(type="filepath", render=False)
+    component = friendly_image(type="filepath", render=False)
     with pytest.raises(gr.Error, match="Cannot read the uploaded file"):
         component.preprocess(ImageData(path=str(garbage), orig_name="upload.png"))
 
@@ -229,7 +244,7 @@ def test_huge_images_give_a_friendly_error(tmp_path, cat_photo):
 
 
 def test_api_segment_returns_per_instance_rle(config, cat_photo):
-    data = app.api_segment(cat_photo, "cat, dog", 0.55, 0.5, "", "", config)
+    data = api_segment(cat_photo, "cat, dog", 0.55, 0.5, "", "", config)
     assert data["model"] == "tiny-random" and data["text_encoder_params_m"] > 0
     assert data["image_size"] == {"width": 451, "height": 300} and data["prompts"] == ["cat", "dog"]
     assert data["instances"] and all(inst["score"] > 0.55 for inst in data["instances"])
@@ -237,11 +252,11 @@ def test_api_segment_returns_per_instance_rle(config, cat_photo):
     assert result.masks.shape == (len(data["instances"]), 300, 451)
     assert set(data["timings"]) >= {"encode_image_ms", "decode_ms", "image_cache_hit"}
     with pytest.raises(gr.Error, match="between 0 and 1"):
-        app.api_segment(cat_photo, "cat", 1.5, 0.5, "", "", config)
+        api_segment(cat_photo, "cat", 1.5, 0.5, "", "", config)
 
 
 def test_examples_are_real_photos_from_scikit_image(tmp_path):
-    rows = app.example_images(tmp_path)
+    rows = example_images(tmp_path)
     assert [Path(path).name for path, _ in rows] == ["cat.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg"]
     cat = np.asarray(Image.open(rows[0][0]))
     assert cat.shape == (300, 451, 3)

@@ -11,6 +11,20 @@ import pytest
 
 import litetext
 from litetext_gradio import app
+from litetext_gradio.tabs.api import api_segment_object
+from litetext_gradio.tabs.errors import friendly
+from litetext_gradio.tabs.object_clicks import click_object, refine_instance, undo_click
+from litetext_gradio.tabs.rendering import (
+    BOX_COLOR,
+    EXCLUDE_COLOR,
+    INCLUDE_COLOR,
+    no_tracker_hint,
+    object_picture,
+    object_status,
+    object_view,
+)
+from litetext_gradio.tabs.state import ObjectSession
+from litetext_gradio.tabs.text_prompts import segment
 
 TRACKER_MODEL = "tiny-random-tracker"
 
@@ -22,12 +36,12 @@ def engine():
 
 @pytest.fixture
 def photo(cat_photo):
-    return app.ObjectSession(litetext.load_image(cat_photo), "cat.jpg")
+    return ObjectSession(litetext.load_image(cat_photo), "cat.jpg")
 
 
 def test_each_click_refines_the_previous_mask_with_every_point_so_far(config, photo, engine):
-    first = app.click_object(photo, 200, 150, "include", TRACKER_MODEL, config)
-    second = app.click_object(first, 60, 40, "exclude", TRACKER_MODEL, config)
+    first = click_object(photo, 200, 150, "include", TRACKER_MODEL, config)
+    second = click_object(first, 60, 40, "exclude", TRACKER_MODEL, config)
     assert (second.clicks.points, second.clicks.point_labels) == ([[200, 150], [60, 40]], [1, 0])
     expected_first = engine.segment_object(photo.image, points=[[200, 150]], point_labels=[1])
     expected = engine.segment_object(photo.image, points=[[200, 150], [60, 40]], point_labels=[1, 0],
@@ -36,7 +50,7 @@ def test_each_click_refines_the_previous_mask_with_every_point_so_far(config, ph
     assert np.array_equal(second.last.result.masks, expected.masks)
     assert np.allclose(second.last.result.scores, expected.scores)
     assert second.last.result.timings.image_cache_hit  # a click runs no vision encoder on a known image
-    status = app.object_status(second)
+    status = object_status(second)
     assert "1 include, 1 exclude points" in status and "predicted IoU" in status and "from cache" in status
 
 
@@ -44,10 +58,10 @@ def test_box_mode_takes_two_corners_and_the_first_runs_no_model(config, photo, e
     calls = []
     hook = engine.tracker.model.register_forward_hook(lambda *_: calls.append(1))
     try:
-        half = app.click_object(photo, 300, 240, "box", TRACKER_MODEL, config)
+        half = click_object(photo, 300, 240, "box", TRACKER_MODEL, config)
         assert calls == [] and half.last is None and half.clicks.corner == [300, 240]
-        assert "click the opposite corner" in app.object_status(half)
-        full = app.click_object(half, 100, 60, "box", TRACKER_MODEL, config)
+        assert "click the opposite corner" in object_status(half)
+        full = click_object(half, 100, 60, "box", TRACKER_MODEL, config)
     finally:
         hook.remove()
     assert calls and full.clicks.box == [100, 60, 300, 240] and full.clicks.corner is None
@@ -55,38 +69,38 @@ def test_box_mode_takes_two_corners_and_the_first_runs_no_model(config, photo, e
 
 
 def test_a_box_whose_corners_share_a_row_gives_a_friendly_error_and_keeps_the_first_corner(config, photo):
-    half = app.click_object(photo, 100, 60, "box", TRACKER_MODEL, config)
+    half = click_object(photo, 100, 60, "box", TRACKER_MODEL, config)
     with pytest.raises(gr.Error, match="empty or inverted"):
-        app.friendly(app.click_object)(half, 300, 60, "box", TRACKER_MODEL, config)
+        friendly(click_object)(half, 300, 60, "box", TRACKER_MODEL, config)
     assert half.clicks.corner == [100, 60]  # the session in gr.State is unchanged: click the corner again
-    pointed = app.click_object(half, 200, 150, "include", TRACKER_MODEL, config)
+    pointed = click_object(half, 200, 150, "include", TRACKER_MODEL, config)
     assert pointed.clicks.corner is None and pointed.last is not None  # a point instead drops the half box
 
 
 def test_undo_drops_the_last_click_and_its_mask(config, photo):
-    one = app.click_object(photo, 200, 150, "include", TRACKER_MODEL, config)
-    two = app.click_object(one, 60, 40, "exclude", TRACKER_MODEL, config)
-    back = app.undo_click(two)
+    one = click_object(photo, 200, 150, "include", TRACKER_MODEL, config)
+    two = click_object(one, 60, 40, "exclude", TRACKER_MODEL, config)
+    back = undo_click(two)
     assert back.clicks == one.clicks and back.last.result is one.last.result
-    assert app.undo_click(back).steps == [] and app.undo_click(None) is None
-    picture, status = app.object_view(app.undo_click(back))
+    assert undo_click(back).steps == [] and undo_click(None) is None
+    picture, status = object_view(undo_click(back))
     assert np.array_equal(np.asarray(picture), np.asarray(photo.image)) and "Click on the object" in status
 
 
 def test_the_picture_shows_include_points_green_exclude_points_red_and_the_box(config, photo):
-    session = app.click_object(photo, 200, 150, "include", TRACKER_MODEL, config)
-    session = app.click_object(session, 60, 40, "exclude", TRACKER_MODEL, config)
-    session = app.click_object(app.click_object(session, 100, 60, "box", TRACKER_MODEL, config), 300, 240, "box",
+    session = click_object(photo, 200, 150, "include", TRACKER_MODEL, config)
+    session = click_object(session, 60, 40, "exclude", TRACKER_MODEL, config)
+    session = click_object(click_object(session, 100, 60, "box", TRACKER_MODEL, config), 300, 240, "box",
                                TRACKER_MODEL, config)
-    pixels = np.asarray(app.object_picture(session))
-    assert tuple(pixels[150, 200]) == app.INCLUDE_COLOR and tuple(pixels[40, 60]) == app.EXCLUDE_COLOR
-    assert tuple(pixels[60, 200]) == app.BOX_COLOR  # the box's top edge
+    pixels = np.asarray(object_picture(session))
+    assert tuple(pixels[150, 200]) == INCLUDE_COLOR and tuple(pixels[40, 60]) == EXCLUDE_COLOR
+    assert tuple(pixels[60, 200]) == BOX_COLOR  # the box's top edge
 
 
 def test_a_model_without_a_tracker_is_answered_by_one_line_naming_the_models_that_have_one(config, photo, tmp_path):
     with pytest.raises(litetext.NoTrackerError) as caught:
-        app.click_object(photo, 10, 10, "include", "tiny-random", config)
-    line = app.no_tracker_hint("tiny-random", config, caught.value)
+        click_object(photo, 10, 10, "include", "tiny-random", config)
+    line = no_tracker_hint("tiny-random", config, caught.value)
     assert "\n" not in line and "no tracker" in line and line.endswith("choose **tiny-random-tracker**.")
     trackerless = app.AppConfig(model="tiny-random", device="cpu", models=["tiny-random"], work_dir=str(tmp_path))
     hint = next(block for block in app.build_demo(trackerless).blocks.values()
@@ -95,27 +109,27 @@ def test_a_model_without_a_tracker_is_answered_by_one_line_naming_the_models_tha
 
 
 def test_a_text_found_instance_seeds_the_object_with_its_box_and_mask_logits(config, cat_photo, engine):
-    text = app.segment(None, cat_photo, "cat", "", config.model, False, 0.5, 0.5, config)
+    text = segment(None, cat_photo, "cat", "", config.model, False, 0.5, 0.5, config)
     with pytest.raises(gr.Error, match="Select an instance"):
-        app.refine_instance(text, TRACKER_MODEL, config)
+        refine_instance(text, TRACKER_MODEL, config)
     text.selected = 0
     seed = text.shown()[0]
-    refined = app.refine_instance(text, TRACKER_MODEL, config)
+    refined = refine_instance(text, TRACKER_MODEL, config)
     expected = engine.segment_object(text.image, instance=seed, label="cat")
     assert np.array_equal(refined.last.result.masks, expected.masks) and refined.last.result.prompts == ["cat"]
-    assert "refining **cat**" in app.object_status(refined)
-    clicked = app.click_object(refined, 200, 150, "include", TRACKER_MODEL, config)
+    assert "refining **cat**" in object_status(refined)
+    clicked = click_object(refined, 200, 150, "include", TRACKER_MODEL, config)
     again = engine.segment_object(text.image, points=[[200, 150]], point_labels=[1], instance=seed,
                                   mask_input=expected.mask_logits[0])
     assert np.array_equal(clicked.last.result.masks, again.masks)
 
 
 def test_api_segment_object_returns_one_mask_or_three_candidates_as_rle(config, cat_photo, engine):
-    data = json.loads(json.dumps(app.api_segment_object(cat_photo, "+ 200, 150; - 60, 40", "", "", False, config)))
+    data = json.loads(json.dumps(api_segment_object(cat_photo, "+ 200, 150; - 60, 40", "", "", False, config)))
     assert data["model"] == TRACKER_MODEL and len(data["instances"]) == 1
     expected = engine.segment_object(cat_photo, points=[[200, 150], [60, 40]], point_labels=[1, 0])
     assert np.array_equal(litetext.Result.from_dict(data).masks, expected.masks)
-    three = app.api_segment_object(cat_photo, "", "100, 60, 300, 240", "", True, config)
+    three = api_segment_object(cat_photo, "", "100, 60, 300, 240", "", True, config)
     assert len(three["instances"]) == 3 and {"decode_ms", "image_cache_hit"} <= set(three["timings"])
 
 
@@ -130,4 +144,4 @@ def test_api_segment_object_returns_one_mask_or_three_candidates_as_rle(config, 
 ])
 def test_api_segment_object_refuses_bad_prompts_naming_the_problem(config, cat_photo, points, box, model, message):
     with pytest.raises(gr.Error, match=message):
-        app.friendly(app.api_segment_object)(cat_photo, points, box, model, False, config)
+        friendly(api_segment_object)(cat_photo, points, box, model, False, config)

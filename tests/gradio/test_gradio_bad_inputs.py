@@ -11,7 +11,9 @@ import pytest
 from gradio.data_classes import ImageData
 
 import litetext
-from litetext_gradio import app
+from litetext_gradio.tabs.api import api_segment
+from litetext_gradio.tabs.errors import friendly, friendly_image
+from litetext_gradio.tabs.text_prompts import segment
 from tests.bad_inputs import BAD_THRESHOLDS, LONG_PROMPT, write_bad_images
 from tests.gradio.gradio_helpers import start_app, stop
 
@@ -28,7 +30,7 @@ def corpus(tmp_path_factory):
 
 def call_api(config, image, prompts="cat", threshold=0.5, mask_threshold=0.5):
     """The /segment handler as the app wraps it: litetext errors and surprises become gr.Error."""
-    return app.friendly(app.api_segment)(str(image), prompts, threshold, mask_threshold, "", "", config)
+    return friendly(api_segment)(str(image), prompts, threshold, mask_threshold, "", "", config)
 
 
 def assert_friendly(error: BaseException, *words: str) -> None:
@@ -48,7 +50,7 @@ def test_each_bad_image_gives_a_friendly_error_naming_the_problem_and_each_odd_o
             assert_friendly(caught.value, case.message)
             assert str(case.path.parent) not in str(caught.value)  # no server paths
             with pytest.raises(gr.Error) as caught:  # the page's Segment button
-                app.segment(None, str(case.path), "cat", "", config.model, False, 0.5, 0.5, config)
+                segment(None, str(case.path), "cat", "", config.model, False, 0.5, 0.5, config)
             assert_friendly(caught.value, case.message)
         else:
             data = call_api(config, case.path)
@@ -58,7 +60,7 @@ def test_each_bad_image_gives_a_friendly_error_naming_the_problem_and_each_odd_o
 
 
 def test_the_image_input_refuses_each_bad_upload_naming_the_problem(corpus):
-    component = app.friendly_image(type="filepath", render=False)
+    component = friendly_image(type="filepath", render=False)
     for case in corpus:
         payload = ImageData(path=str(case.path), orig_name=case.name)
         if case.outcome == "error":

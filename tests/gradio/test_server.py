@@ -118,7 +118,7 @@ def test_the_track_endpoint_returns_the_overlay_mp4_the_json_lines_and_the_summa
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
-    from litetext.tracks import read_tracks
+    from litetext.track_files import read_tracks
 
     overlay, jsonl, summary = client.predict(handle_file(clip), "square", "", api_name="/track")
     assert summary["model"] == "tiny-random-tracker" and summary["frames"] == VIDEO_FRAMES

@@ -12,8 +12,12 @@ import pytest
 from PIL import Image
 
 import litetext
-from litetext.tracks import read_tracks
+from litetext.track_files import read_tracks
 from litetext_gradio import app
+from litetext_gradio.tabs.api import api_track
+from litetext_gradio.tabs.errors import friendly
+from litetext_gradio.tabs.rendering import object_rows, video_status
+from litetext_gradio.tabs.video import track_video
 
 TRACKER_MODEL = "tiny-random-tracker"
 
@@ -26,7 +30,7 @@ def video_config(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tracked(video_config, clip, tmp_path_factory):
-    return app.track_video(clip, "square, person", "", tmp_path_factory.mktemp("tracks"), video_config)
+    return track_video(clip, "square, person", "", tmp_path_factory.mktemp("tracks"), video_config)
 
 
 def test_tracking_writes_the_overlay_mp4_and_rle_json_lines_equal_to_engine_track(tracked, clip):
@@ -46,16 +50,16 @@ def test_tracking_writes_the_overlay_mp4_and_rle_json_lines_equal_to_engine_trac
 
 
 def test_the_objects_table_and_status_line_come_from_the_track_summary(tracked):
-    rows = app.object_rows(tracked.summary)
+    rows = object_rows(tracked.summary)
     assert [row[0] for row in rows] == [o.object_id for o in tracked.summary.objects] and rows
     assert all(row[1] in ("square", "person") and 0 <= row[2] <= row[3] <= 3 for row in rows)
-    status = app.video_status(tracked)
+    status = video_status(tracked)
     assert "**4** frames tracked" in status and "the first 4 of 8" in status and "objects:" in status
     assert tracked.files() == [tracked.overlay_path, tracked.jsonl_path, tracked.summary_path]
 
 
 def test_api_track_returns_the_overlay_the_json_lines_and_the_summary(video_config, clip, tmp_path):
-    overlay, jsonl, summary = app.api_track(clip, "square", TRACKER_MODEL, tmp_path, video_config)
+    overlay, jsonl, summary = api_track(clip, "square", TRACKER_MODEL, tmp_path, video_config)
     assert overlay.endswith(".overlay.mp4") and jsonl.endswith(".jsonl")
     assert summary["model"] == TRACKER_MODEL and summary["frames"] == 4 and summary["prompts"] == ["square"]
     assert set(summary["objects_per_prompt"]) == {"square"}
@@ -84,11 +88,11 @@ def test_bad_videos_and_inputs_give_a_friendly_error_before_any_tracking(bad_vid
     config = app.AppConfig(model="tiny-random", device="cpu", max_video_pixels=160 * 120, work_dir=str(tmp_path))
     video = None if name is None else str(bad_videos / name)
     with pytest.raises(gr.Error, match=message) as caught:
-        app.friendly(app.track_video)(video, prompts, model, tmp_path / "out", config)
+        friendly(track_video)(video, prompts, model, tmp_path / "out", config)
     assert str(bad_videos) not in str(caught.value)  # the file's name, not its server path
     assert not (tmp_path / "out").exists()
 
 
 def test_a_model_without_a_tracker_gives_a_friendly_error_naming_both_ways_to_get_one(clip, tmp_path, video_config):
     with pytest.raises(gr.Error, match="no tracker.*tracker='sam3'"):
-        app.friendly(app.track_video)(clip, "square", "tiny-random", tmp_path, video_config)
+        friendly(track_video)(clip, "square", "tiny-random", tmp_path, video_config)
