@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from litetext import BoxError, PromptError
+
 
 @dataclass(frozen=True)
 class BadImage:
@@ -85,3 +87,40 @@ BAD_PROMPTS = {
 #: Accepted with a documented result: truncated to the model's 32 tokens, with a warning.
 LONG_PROMPT = "red car " * 1250  # 10 kB
 BAD_THRESHOLDS = [math.nan, -0.5, 2.0, math.inf]
+
+#: Object prompts (`Engine.segment_object`'s keywords) every entry point must refuse: (keywords, error, words the
+#: message must contain). The tiny tracker's mask input is 32x32 logits.
+BAD_OBJECT_PROMPTS = {
+    "point outside the image": ({"points": [[10_000, 5]]}, PromptError, "outside"),
+    "label other than 0/1": ({"points": [[10, 5]], "point_labels": [2]}, PromptError, "labels"),
+    "fractional label": ({"points": [[10, 5]], "point_labels": [0.5]}, PromptError, "labels"),
+    "infinite label": ({"points": [[10, 5]], "point_labels": [math.inf]}, PromptError, "labels"),
+    "label as text": ({"points": [[10, 5]], "point_labels": ["1"]}, PromptError, "labels"),
+    "more labels than points": ({"points": [[10, 5]], "point_labels": [1, 0]}, PromptError, "labels"),
+    "malformed point": ({"points": [[10]]}, PromptError, "two numbers"),
+    "NaN point": ({"points": [[math.nan, 3]]}, PromptError, "NaN"),
+    "points as text": ({"points": "12"}, PromptError, "points must be a list"),
+    "a point as text": ({"points": ["12"]}, PromptError, "two numbers"),
+    "coordinates as text": ({"points": [["1", "2"]]}, PromptError, "two numbers"),
+    "empty prompt": ({}, PromptError, "no object prompt"),
+    "no points at all": ({"points": []}, PromptError, "no object prompt"),
+    "inverted box": ({"box": [50, 50, 10, 10]}, BoxError, "inverted"),
+    "box outside": ({"box": [0, 0, 10_000, 10]}, BoxError, "outside"),
+    "box as text": ({"box": "1234"}, BoxError, "four numbers"),
+    "box of text": ({"box": ["1", "2", "30", "40"]}, BoxError, "four numbers"),
+    "mask of the wrong shape": ({"mask_input": np.zeros((7, 7))}, PromptError, "shape"),
+    "mask as text": ({"mask_input": "abc"}, PromptError, "array of numbers"),
+    "ragged mask": ({"mask_input": [[1.0, 2.0], [3.0]]}, PromptError, "ragged"),
+    "mask of text": ({"mask_input": [["a"] * 32] * 32}, PromptError, "array of numbers"),
+    "mask with NaN": ({"mask_input": np.full((32, 32), np.nan)}, PromptError, "NaN"),
+    "mask of huge logits": ({"mask_input": np.full((32, 32), 1e30, dtype=np.float32)}, PromptError, "beyond"),
+    "instance of another kind": ({"instance": 5}, PromptError, "instance must be an Instance"),
+}
+
+#: Exemplar boxes (`Engine.segment`'s `boxes`/`box_labels`) every entry point must refuse.
+BAD_EXEMPLAR_BOXES = {
+    "boxes as text": ({"boxes": "1234"}, BoxError, "boxes must be a list"),
+    "a box as text": ({"boxes": ["1234"]}, BoxError, "four numbers"),
+    "infinite box label": ({"boxes": [[1, 1, 20, 20]], "box_labels": [math.inf]}, BoxError, "box labels"),
+    "box label as text": ({"boxes": [[1, 1, 20, 20]], "box_labels": ["1"]}, BoxError, "box labels"),
+}

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from litetext import BoxError, InputError, PromptError, normalize_prompts, split_prompts
 from litetext.prompts import validate_boxes
 
+from .bad_inputs import BAD_EXEMPLAR_BOXES
+
 
 @pytest.mark.parametrize("prompts", [[], "", "   ", ["cat", ""], [None], [3]])
 def test_empty_blank_or_non_text_prompts_are_refused(engine_for, photos, prompts):
@@ -105,3 +107,10 @@ def test_validate_boxes_accepts_exactly_the_boxes_inside_the_image(size, boxes):
     else:
         with pytest.raises(BoxError):
             validate_boxes(boxes, None, (height, width))
+
+
+@pytest.mark.parametrize("case", list(BAD_EXEMPLAR_BOXES))
+def test_exemplar_boxes_of_text_or_infinite_labels_are_refused_by_name(case, engine_for, photos):
+    arguments, error, words = BAD_EXEMPLAR_BOXES[case]
+    with pytest.raises(error, match=words):
+        engine_for("litetext").segment(photos[0], "cat", **arguments)

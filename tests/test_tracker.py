@@ -7,6 +7,7 @@ import pytest
 
 import litetext
 
+from .bad_inputs import BAD_OBJECT_PROMPTS
 from .conftest import TrackerReference
 
 #: The checkpoints with a tracker: SAM3's own (facebook/sam3's layout) and LiteText composed with SAM3's tracker.
@@ -119,24 +120,11 @@ def test_cached_image_holds_tracker_embeddings_within_budget(cat, tracker_engine
     assert engine.image_cache.stats().bytes == features.nbytes > tracker_bytes
 
 
-BAD_PROMPTS = {
-    "point outside the image": ({"points": [[10_000, 5]]}, litetext.PromptError, "outside"),
-    "label other than 0/1": ({"points": [[10, 5]], "point_labels": [2]}, litetext.PromptError, "labels"),
-    "fractional label": ({"points": [[10, 5]], "point_labels": [0.5]}, litetext.PromptError, "labels"),
-    "more labels than points": ({"points": [[10, 5]], "point_labels": [1, 0]}, litetext.PromptError, "labels"),
-    "malformed point": ({"points": [[10]]}, litetext.PromptError, "two numbers"),
-    "NaN point": ({"points": [[float("nan"), 3]]}, litetext.PromptError, "NaN"),
-    "empty prompt": ({}, litetext.PromptError, "no object prompt"),
-    "no points at all": ({"points": []}, litetext.PromptError, "no object prompt"),
-    "inverted box": ({"box": [50, 50, 10, 10]}, litetext.BoxError, "inverted"),
-    "box outside": ({"box": [0, 0, 10_000, 10]}, litetext.BoxError, "outside"),
-    "mask of the wrong shape": ({"mask_input": np.zeros((7, 7))}, litetext.PromptError, "shape"),
-}
 
 
-@pytest.mark.parametrize("case", list(BAD_PROMPTS))
+@pytest.mark.parametrize("case", list(BAD_OBJECT_PROMPTS))
 def test_bad_object_prompt_is_refused_by_name(case, cat, tracker_engine):
-    prompt, error, words = BAD_PROMPTS[case]
+    prompt, error, words = BAD_OBJECT_PROMPTS[case]
     with pytest.raises(error, match=words):
         tracker_engine("video").segment_object(cat, **prompt)
 

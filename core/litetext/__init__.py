@@ -23,6 +23,7 @@ from .errors import (
     ModelError,
     ModelNotFoundError,
     NoTrackerError,
+    OutputError,
     PromptError,
     UnsafeCheckpointError,
 )
@@ -62,7 +63,8 @@ _LAZY = {
 __all__ = [
     "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions", "TrackOptions",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
-    "ModelError", "ModelNotFoundError", "UnsafeCheckpointError", "NoTrackerError", "assemble", "Composition",
+    "ModelError", "ModelNotFoundError", "UnsafeCheckpointError", "NoTrackerError", "OutputError", "assemble",
+    "Composition",
     "InvalidVideoError", "TrackedFrame", "open_video", "VideoWriter", "TrackWriter", "TrackSummary", "read_tracks",
     "track_to_files",
     "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",

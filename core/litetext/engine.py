@@ -20,7 +20,7 @@ from .images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage
 from .pipelines.clicks import ClickPipeline
 from .pipelines.image import BatchItem, DecodeOutput, ImageFeatures, ImagePipeline, TextEmbedding
 from .pipelines.video import TrackedFrame, VideoPipeline, VideoTrackerWeights
-from .prompts import check_thresholds, normalize_prompts
+from .prompts import check_track_settings, normalize_prompts
 from .result import Result
 from .runtime import Runtime, as_runtime
 
@@ -251,12 +251,13 @@ class Engine:
         `hotstart_delay` frames to drop tracks that never match or duplicate another, as transformers'
         whole-video flow does. `local_kernels` gives transformers' video model a local NMS and hole filling when
         its hub kernel is not installed (offline it is not, and it would silently skip them). Bad input raises
-        `InvalidVideoError`, `PromptError` or `NoTrackerError`; frames already yielded stay valid.
+        `InvalidVideoError`, `PromptError`, `InputError` or `NoTrackerError`. A video that breaks part-way
+        yields every frame tracked before the break (in "video" mode too), then raises its `InvalidVideoError`.
         `TrackOptions(...).as_kwargs()` gives these settings as one value.
         """
         prompts = normalize_prompts(prompts)
-        check_thresholds(0.5 if threshold is None else threshold,
-                         0.5 if new_object_threshold is None else new_object_threshold)
+        check_track_settings(threshold=threshold, new_object_threshold=new_object_threshold, max_objects=max_objects,
+                             start_frame=start_frame, max_frames=max_frames, mode=mode)
         return self.video_pipeline().track(video, prompts, threshold=threshold,
                                            new_object_threshold=new_object_threshold, max_objects=max_objects,
                                            start_frame=start_frame, max_frames=max_frames, mode=mode,

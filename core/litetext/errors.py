@@ -51,3 +51,7 @@ class NoTrackerError(ModelError):
             "this model has no tracker for clicks and boxes on one object: load a checkpoint that has one "
             "(litetext.load('sam3')), or compose a LiteText model with SAM3's tracker: litetext.load('s0-16', "
             "tracker='sam3') or `litetext models assemble s0-16 --tracker sam3 --out DIR`"))
+
+
+class OutputError(LitetextError, OSError):
+    """Results cannot be written: the output folder is not writable, is a file, is gone, or the disk is full."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from ..errors import OutputError
+from ..output import check_output_dir, write_json
 from ..prompts import normalize_prompts
 from .common import add_filter_arguments, add_model_arguments, warn_if_random
 from .ray import add_engine_arguments
@@ -45,10 +46,9 @@ def run_segment(args: argparse.Namespace) -> int:
         print("litetext: error: no image files found", file=sys.stderr)
         return 2
     warn_if_random(args.model)
+    out = check_output_dir(args.out)
+    overlays = check_output_dir(out / "overlays")
     engine = load(args.model, device=args.device, dtype=args.dtype)
-    out = Path(args.out)
-    overlays = out / "overlays"
-    overlays.mkdir(parents=True, exist_ok=True)
     coco = CocoBuilder(prompts)
     failures = []
     items = engine.segment_batch(
@@ -75,10 +75,9 @@ def run_segment(args: argparse.Namespace) -> int:
                 pending.popleft().result()
         for future in pending:
             future.result()
-    coco_path = out / "coco.json"
-    coco_path.write_text(json.dumps(coco.to_dict()))
+    coco_path = write_json(out / "coco.json", coco.to_dict(), indent=None)
     if failures:
-        (out / "failures.json").write_text(json.dumps(failures, indent=2))
+        write_json(out / "failures.json", failures)
     done = len(paths) - len(failures)
     print(f"litetext: {done} of {len(paths)} images segmented, {coco.annotation_count} instances -> {coco_path}",
           file=sys.stderr)
@@ -86,4 +85,7 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def _save_overlay(result, image, path: Path) -> None:
-    result.overlay(image).save(path)
+    try:
+        result.overlay(image).save(path)
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None

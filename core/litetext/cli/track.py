@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import LitetextError, NoTrackerError
+from ..errors import LitetextError, NoTrackerError, OutputError
 from ..options import TrackOptions
+from ..output import check_output_dir
 from ..prompts import normalize_prompts
 from .common import add_model_arguments, track_options, warn_if_random
 from .ray import add_engine_arguments
@@ -59,6 +60,7 @@ def run_track(args: argparse.Namespace) -> int:
         print("litetext: error: no videos found", file=sys.stderr)
         return 2
     warn_if_random(args.model)
+    check_output_dir(args.out)
     engine = load(args.model, device=args.device, dtype=args.dtype, tracker=args.tracker)
     if not engine.has_tracker:
         raise NoTrackerError(f"{args.model} has no tracker: pass --tracker sam3 (SAM3's tracker, composed with this "
@@ -68,9 +70,11 @@ def run_track(args: argparse.Namespace) -> int:
         try:
             summary = track_to_files(engine, video, prompts, args.out, name, overlay=not args.no_overlay,
                                      resume=args.resume, progress=True, options=track_options(args))
+        except OutputError:
+            raise  # a full disk or a lost folder stops the run: the next videos could not be written either
         except LitetextError as error:
             failures += 1
-            print(f"litetext: {video}: {error} (frames already tracked are kept)", file=sys.stderr)
+            print(f"litetext: {video}: {error}", file=sys.stderr)
             continue
         if summary.status == "skipped":
             print(f"litetext: {video}: already done, skipped (--resume)", file=sys.stderr)

@@ -58,14 +58,10 @@ class ClickPipeline:
                        point_labels=None, box=None, mask_input: Any = None, instance: Any = None,
                        multimask: bool = False, label: str = "object") -> Result:
         """One object's mask from clicks and/or a box on `image` (see `Engine.segment_object`)."""
-        if instance is not None:
-            box = instance.box if box is None else box
-            if mask_input is None and instance.mask_logits is not None:
-                mask_input = instance.mask_logits
         started = time.perf_counter()
         prepared = images.prepare_image(image)
         prompt = object_prompt(points, point_labels, box, mask_input, (prepared.image.height, prepared.image.width),
-                               self.mask_size)
+                               self.mask_size, instance)
         cache_hit = prepared.digest in images.image_cache
         (features,) = images.encode_images([prepared])
         encoded = images.clock(started)

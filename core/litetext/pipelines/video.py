@@ -25,11 +25,6 @@ from .batching import progress_bar
 from .clicks import ClickPipeline
 from .image import ImagePipeline
 
-#: Tracking modes: "stream" is transformers' streaming flow (frame by frame, no look-ahead); "video" is its
-#: whole-video flow (`propagate_in_video_iterator`: outputs held back `hotstart_delay` frames so that tracks
-#: which never match a detection, or duplicate another, are removed before they are shown).
-MODES = ("auto", "stream", "video")
-
 
 @dataclass(frozen=True)
 class TrackedFrame:
@@ -144,17 +139,17 @@ class VideoPipeline:
               new_object_threshold: float | None = None, max_objects: int | None = None, start_frame: int = 0,
               max_frames: int | None = None, mode: str = "auto", local_kernels: bool = True,
               progress: bool = False) -> Iterator[TrackedFrame]:
-        """`TrackedFrame`s of `video` (see `Engine.track`)."""
+        """`TrackedFrame`s of `video` (see `Engine.track`; its settings are checked there). A video that breaks
+        part-way yields every frame tracked before the break, held ones included, then raises."""
         import torch
 
-        if mode not in MODES:
-            raise InputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-        if start_frame < 0 or (max_frames is not None and max_frames < 1):
-            raise InputError("start_frame must be >= 0 and max_frames >= 1")
         source = open_video(video)
         whole = mode == "video" or (mode == "auto" and source.frame_count is not None)
         if whole and source.frame_count is None:
             raise InvalidVideoError(f"{source.name}: mode='video' needs the frame count; use mode='stream'")
+        if source.frame_count and start_frame >= source.frame_count:  # (no frames at all: frames() says so)
+            raise InputError(f"start_frame {start_frame} is past the end of {source.name}, which has "
+                             f"{source.frame_count} frames (0 to {source.frame_count - 1})")
         embeddings = self.images.encode_text(prompts)
         settings = {"score_threshold_detection": threshold, "new_det_thresh": new_object_threshold,
                     "max_num_objects": max_objects}
@@ -171,6 +166,7 @@ class VideoPipeline:
         held: list[tuple[int, Any, tuple[int, int]]] = []  # whole-video mode: outputs held for hotstart
         bar = progress_bar(_frames_to_track(source, start_frame, max_frames), enabled=progress, unit="frame",
                            desc=f"tracking {source.name}")
+        tracked = 0
         try:
             for frame in source.frames():
                 if frame.index < start_frame:
@@ -189,6 +185,7 @@ class VideoPipeline:
                     else:
                         output = self.model(inference_session=session, frame=pixel_values, frame_idx=frame.index)
                     self._prune(session, frame.index)
+                tracked += 1
                 bar.update(1)
                 if not whole:
                     yield TrackedFrame(frame.index, self._result(session, output, size, embeddings))
@@ -201,10 +198,16 @@ class VideoPipeline:
                 for index, out, out_size in held[:ready]:
                     yield TrackedFrame(index, self._result(session, out, out_size, embeddings))
                 del held[:ready]
-            for index, out, out_size in held:  # the container held fewer frames than it said
+        except Exception:  # the video broke part-way: what was tracked is still given, then the error
+            for index, out, out_size in held:
                 yield TrackedFrame(index, self._result(session, out, out_size, embeddings))
+            raise
         finally:
             bar.close()
+        for index, out, out_size in held:  # the container held fewer frames than it said
+            yield TrackedFrame(index, self._result(session, out, out_size, embeddings))
+        if tracked == 0:
+            raise InputError(f"start_frame {start_frame} is past the end of {source.name}: no frame was tracked")
 
     def _session(self, embeddings, frame_count: int | None):
         from transformers.modeling_outputs import BaseModelOutputWithPooling
