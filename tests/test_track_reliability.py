@@ -15,6 +15,7 @@ import litetext.output
 from litetext.cli import main
 from litetext.track_files import read_tracks
 
+from .test_track_cli import clip  # noqa: F401 (the short H.264 clip fixture)
 from .test_video import moving_cat
 
 PROMPTS = ["cat", "dog"]
@@ -34,15 +35,6 @@ def broken_folder(photos, tmp_path_factory) -> Path:
         frame.save(folder / f"{index:03d}.png")
     (folder / "005.png").write_bytes(b"not a png")
     return folder
-
-
-@pytest.fixture(scope="module")
-def clip(photos, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("clip") / "cat.mp4"
-    with litetext.VideoWriter(path, fps=8) as writer:
-        for frame in moving_cat(photos, count=6, gap=range(0)):
-            writer.write(frame)
-    return path
 
 
 def track(*args) -> int:
