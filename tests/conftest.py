@@ -197,3 +197,17 @@ def batched_engine_for(engine_for):
         # found them in the shared caches would fail by a few mask pixels, depending on test order.
         engine.image_cache.clear()
         engine.text_cache.clear()
+
+
+@pytest.fixture(scope="session")
+def clip(photos, tmp_path_factory):
+    """A short H.264 clip (six frames of a cat moving across), as `litetext track` users pass videos."""
+    import litetext
+
+    from .test_video import moving_cat
+
+    path = tmp_path_factory.mktemp("clips") / "cat.mp4"
+    with litetext.VideoWriter(path, fps=8) as writer:
+        for frame in moving_cat(photos, count=6, gap=range(0)):
+            writer.write(frame)
+    return path

@@ -5,23 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 import litetext
 from litetext.cli import main
 from litetext.track_files import read_tracks
-
-from .test_video import moving_cat
-
-
-@pytest.fixture(scope="module")
-def clip(photos, tmp_path_factory):
-    """A short H.264 clip of the moving cat, and its frames as decoded."""
-    path = tmp_path_factory.mktemp("clips") / "cat.mp4"
-    with litetext.VideoWriter(path, fps=8) as writer:
-        for frame in moving_cat(photos, count=6, gap=range(0)):
-            writer.write(frame)
-    return path
 
 
 def track(*args) -> int:

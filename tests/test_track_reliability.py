@@ -15,7 +15,6 @@ import litetext.output
 from litetext.cli import main
 from litetext.track_files import read_tracks
 
-from .test_track_cli import clip  # noqa: F401 (the short H.264 clip fixture)
 from .test_video import moving_cat
 
 PROMPTS = ["cat", "dog"]
