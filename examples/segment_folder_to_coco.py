@@ -10,7 +10,6 @@ import argparse
 import json
 
 import litetext
-from litetext.coco import CocoBuilder
 
 
 def main() -> None:
@@ -23,7 +22,7 @@ def main() -> None:
 
     engine = litetext.load(args.model)
     paths = litetext.list_images([args.folder])
-    coco = CocoBuilder(args.prompt)
+    coco = litetext.CocoBuilder(args.prompt)
     for item in engine.segment_batch([str(p) for p in paths], args.prompt, batch_size=4, progress=True):
         if item.ok:
             coco.add(paths[item.index].name, item.result)
