@@ -100,3 +100,34 @@ def test_wrong_options_are_refused_with_the_right_flag_named(checkpoints, tmp_pa
 def test_loading_a_coreml_export_as_a_model_says_what_it_is(coreml_export):
     with pytest.raises(litetext.ModelError, match="is a CoreML export of the text encoder alone"):
         litetext.load(str(coreml_export))
+
+
+def test_manifest_hashes_every_file_and_the_check_detects_a_change(coreml_export, tmp_path):
+    import hashlib
+    import shutil
+
+    from litetext.coreml import check_coreml_export
+    from litetext.onnx import InvalidExportError
+
+    manifest = check_coreml_export(coreml_export)
+    files = sorted(p.relative_to(coreml_export).as_posix() for p in coreml_export.rglob("*")
+                   if p.is_file() and p.relative_to(coreml_export).as_posix() != "manifest.json")
+    assert sorted(manifest.digests) == files
+    assert any(name.startswith("text_encoder.mlpackage/") and name.endswith("weight.bin") for name in files)
+    for name in files:
+        assert manifest.digests[name] == "sha256:" + hashlib.sha256((coreml_export / name).read_bytes()).hexdigest()
+
+    copy = shutil.copytree(coreml_export, tmp_path / "copy")
+    weights = next(copy.rglob("weight.bin"))
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    with open(weights, "r+b") as handle:  # in place, same size
+        handle.write(bytes(data))
+    with pytest.raises(InvalidExportError, match="weight.bin does not match its sha256") as caught:
+        check_coreml_export(copy)
+    assert f"litetext export {manifest.model} --format coreml --out {copy}" in str(caught.value)
+    weights.unlink()
+    with pytest.raises(InvalidExportError, match="weight.bin is missing"):
+        check_coreml_export(copy)
+    with pytest.raises(InvalidExportError, match="is not a litetext CoreML export"):
+        check_coreml_export(tmp_path)

@@ -5,10 +5,11 @@
 
 The directory holds `text_encoder.mlpackage` (an ML Program: token ids and attention mask, 1 to 64 prompts of
 32 tokens, to the projected per-token text features SAM3's decoder reads), the processor's tokenizer files
-and `manifest.json`. It is for apps that pair LiteText's text encoder with their own SAM3 runtime on Apple
-devices. coremltools converts on any OS; **running the package needs Apple hardware** (macOS 14 / iOS 17 or
-newer). litetext's machines are not Apple's, so what is checked here is the program CoreML converts from
-(`torch.export`'s, against the model) and the package's interface, not CoreML's own arithmetic.
+and `manifest.json`, which records every file's SHA-256 (`check_coreml_export` verifies them). It is for apps
+that pair LiteText's text encoder with their own SAM3 runtime on Apple devices. coremltools converts on any OS;
+**running the package needs Apple hardware** (macOS 14 / iOS 17 or newer). litetext's machines are not Apple's,
+so what is checked here is the program CoreML converts from (`torch.export`'s, against the model) and the
+package's interface, not CoreML's own arithmetic.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from .errors import ModelError
 from .models.atomic_dir import check_target, move_into_place, staging_dir
-from .models.checkpoints import export_format
+from .models.manifests import export_format
 from .prompts import TEXT_LENGTH  # tokens per prompt, as Sam3Processor pads them
 
 FORMAT = "litetext-coreml"
@@ -59,6 +60,7 @@ class CoremlExport:
     inputs: dict[str, list]  # name: [shape, dtype]; "prompts" is the flexible axis
     outputs: dict[str, list]
     exported_program_max_difference: float  # the converted program against the model, on example prompts
+    digests: dict[str, str]  # every file but manifest.json (the package's too): "sha256:<hex>"
     format: str = FORMAT
 
     def write(self, directory: Path) -> Path:
@@ -70,6 +72,27 @@ class CoremlExport:
 def is_coreml_export(directory: str | os.PathLike) -> bool:
     """True when `directory` holds a litetext CoreML export's manifest."""
     return export_format(directory) == FORMAT
+
+
+def check_coreml_export(directory: str | os.PathLike) -> CoremlExport:
+    """Read the manifest of the CoreML export in `directory` and check that every file it lists is there with the
+    SHA-256 it records (before shipping the package to an app); raises `InvalidExportError` naming the file."""
+    from .models.manifests import InvalidExportError, check_digests
+
+    directory = Path(os.fspath(directory)).expanduser()
+    path = directory / MANIFEST_NAME
+    if not is_coreml_export(directory):
+        raise InvalidExportError(f"{directory} is not a litetext CoreML export ({path} missing or of another "
+                                 "format); export one: litetext export MODEL --format coreml --out DIR")
+    try:
+        manifest = CoremlExport(**json.loads(path.read_text()))
+    except TypeError as error:
+        raise InvalidExportError(f"{path} is not a manifest of this litetext's CoreML exports ({error}); re-export "
+                                 f"it: litetext export MODEL --format coreml --out {directory}") from None
+    flag = " --precision fp16" if manifest.precision == "fp16" else ""
+    check_digests(directory, manifest.digests,
+                  f"re-export it: litetext export {manifest.model} --format coreml{flag} --out {directory}")
+    return manifest
 
 
 def export_coreml(
@@ -107,6 +130,7 @@ def export_text_encoder_coreml(
     import torch
     import transformers
 
+    from .models.manifests import digest_directory
     from .version import __version__
 
     say = log or (lambda line: None)
@@ -137,7 +161,7 @@ def export_text_encoder_coreml(
             inputs={tensor: [[prompts, TEXT_LENGTH], "int32"] for tensor in ("input_ids", "attention_mask")},
             outputs={"text_features": [[prompts, TEXT_LENGTH, model.config.detr_encoder_config.hidden_size],
                                        "float32" if precision == "fp32" else "float16 compute, float32 out"]},
-            exported_program_max_difference=difference,
+            exported_program_max_difference=difference, digests=digest_directory(staging),
         )
         manifest.write(staging)
         move_into_place(staging, out)

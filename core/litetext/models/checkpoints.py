@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import ModelError, ModelNotFoundError, UnsafeCheckpointError
+from .manifests import MANIFEST_NAME, check_digests, export_format, trusted
 from .registry import MODELS, TINY_RANDOM_ALIASES
 
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -107,16 +108,49 @@ def _explain_load_error(checkpoint: str, error: Exception) -> ModelError:
 def _check_local_weights(path: Path) -> None:
     files = [p.name for p in path.iterdir()]
     if any(name.endswith(".safetensors") for name in files):
+        if export_format(path) == "litetext-converted":
+            _check_converted(path)
         return
     if export_format(path) == "litetext-coreml":
         raise ModelNotFoundError(f"{path} is a CoreML export of the text encoder alone, for Apple devices; litetext "
                                  "runs a checkpoint directory or an ONNX export (docs/edge.md)")
+    problem = _export_problem(path, files)
+    if problem:
+        raise ModelNotFoundError(problem)
     if any(name.endswith(_PICKLE_SUFFIXES) for name in files):
         raise UnsafeCheckpointError(
             f"{path} holds only pickle weights ({', '.join(n for n in files if n.endswith(_PICKLE_SUFFIXES))}); "
             "litetext loads safetensors only. Re-save with save_pretrained(..., safe_serialization=True)"
         )
     raise ModelNotFoundError(f"{path} has no model weights (*.safetensors); is it a save_pretrained directory?")
+
+
+def _check_converted(path: Path) -> None:
+    """A folder `litetext models convert` wrote: every file must be the one it wrote (unless trusted)."""
+    import json
+
+    if trusted():
+        return
+    manifest = json.loads((path / MANIFEST_NAME).read_text())
+    check_digests(path, manifest.get("digests") or {},
+                  f"convert it again: litetext models convert {manifest.get('source', 'CHECKPOINT')} --out {path} "
+                  "--force")
+
+
+def _export_problem(path: Path, files: list[str]) -> str | None:
+    """What to say of a folder without weights that holds ONNX graphs or a manifest.json: an ONNX export asked
+    for as a checkpoint, or graphs that are not a litetext export. None for anything else."""
+    if export_format(path) == "litetext-onnx":  # reached with backend="torch", or given to export again
+        return (f"{path} is a litetext ONNX export, not a checkpoint: run it with litetext.load({str(path)!r}) "
+                "(the ONNX backend); backend='torch' and exporting need the checkpoint it was exported from")
+    if "manifest.json" in files:
+        reason = "its manifest.json is not litetext's"
+    elif any(name.endswith(".onnx") for name in files):
+        reason = "manifest.json missing"
+    else:
+        return None
+    return (f"{path} is not a litetext export ({reason}); re-export the model into it: "
+            f"litetext export MODEL --format onnx --out {path}")
 
 
 def _tiny_random_checkpoint(alias: str) -> Path:
@@ -139,16 +173,3 @@ def _tiny_random_checkpoint(alias: str) -> Path:
 
             shutil.rmtree(staging, ignore_errors=True)
     return path
-
-
-def export_format(directory: str | os.PathLike) -> str | None:
-    """The `format` its `manifest.json` names when `directory` holds a litetext export ("litetext-onnx",
-    "litetext-coreml"), else None."""
-    import json
-
-    path = Path(os.fspath(directory)).expanduser() / "manifest.json"
-    try:
-        value = json.loads(path.read_text()).get("format")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None

@@ -12,7 +12,8 @@ transformers model:
 - `decoder_with_boxes`: the same for one prompt with exemplar boxes (any count).
 
 Every graph is traced by transformers' own code (`torch.onnx.export`, dynamo) with attention routed to ONNX
-Runtime's fused MultiHeadAttention (see `attention.py`), and weights go to external data files beside it.
+Runtime's fused MultiHeadAttention (see `attention.py`), and weights go to external data files beside it. The
+manifest records the SHA-256 of every file written (`manifest.seal`), so later damage is caught at load.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .manifest import (
     TensorSpec,
     is_export,
     read_manifest,
+    seal,
 )
 
 OPSET = 18
@@ -54,12 +56,14 @@ def export_onnx(
     out: str | os.PathLike,
     *,
     quantize: str | None = None,
+    image_size: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Manifest:
     """Export `model` (an alias, hub id or local checkpoint directory) into the directory `out`.
 
     `quantize="int8"` quantises the vision encoder's matrix products to int8 (ONNX Runtime's dynamic
-    quantisation): faster on CPUs, not exact. Returns the manifest written beside the graphs.
+    quantisation): faster on CPUs, not exact. `image_size` exports the vision encoder for that input size (the
+    resolution lever; inexact). Returns the manifest written beside the graphs.
     """
     import torch
 
@@ -69,7 +73,7 @@ def export_onnx(
     name = os.fspath(model)
     _check_target(Path(os.fspath(out)).expanduser())  # before minutes of loading
     checkpoint = resolve_checkpoint(name)
-    network, processor = load_model_and_processor(checkpoint, "cpu", torch.float32)
+    network, processor = load_model_and_processor(checkpoint, "cpu", torch.float32, image_size=image_size)
     return export_model(network, processor, out, name=name, checkpoint=checkpoint, quantize=quantize, log=log)
 
 
@@ -110,7 +114,7 @@ def export_model(
         manifest = _manifest(model, processor, graphs, name=name, checkpoint=checkpoint)
         model.config.save_pretrained(fp32)
         processor.save_pretrained(fp32)
-        manifest.write(fp32)
+        manifest = seal(manifest, fp32)
         if quantize:
             say(f"quantizing the vision encoder to {quantize} ...")
             manifest = _quantized_copy(fp32, staging, manifest)
@@ -122,7 +126,10 @@ def export_model(
 
 
 def quantize_export(source: str | os.PathLike, out: str | os.PathLike, *, quantize: str = "int8") -> Manifest:
-    """Write a copy of the fp32 export `source` into `out` with the vision encoder quantised (`int8`)."""
+    """Write a copy of the fp32 export `source` into `out` with the vision encoder quantised (`int8`).
+
+    `source` is checked first, contents included, so a damaged export is never copied under fresh hashes.
+    """
     if quantize not in QUANTIZATIONS:
         raise ModelError(f"unknown quantization {quantize!r}; use one of {', '.join(QUANTIZATIONS)}")
     source = Path(os.fspath(source)).expanduser()
@@ -263,8 +270,7 @@ def _quantized_copy(source: Path, target: Path, manifest: Manifest) -> Manifest:
     for name in spec.files:  # the quantiser writes its data through a private temporary file (mode 600)
         (target / name).chmod(0o644)
     manifest = replace(manifest, precision="int8-vision", graphs={**manifest.graphs, VISION_ENCODER: spec})
-    manifest.write(target)
-    return manifest
+    return seal(manifest, target)
 
 
 def _check_target(out: Path) -> None:
@@ -287,40 +293,50 @@ def resolve_precision(dtype: Any) -> str | None:
     return PRECISIONS[key]
 
 
-def export_directory(model: str | os.PathLike, dtype: Any = "auto") -> tuple[Path, str]:
+def export_directory(model: str | os.PathLike, dtype: Any = "auto", *,
+                     image_size: int | None = None) -> tuple[Path, str]:
     """Where the export of `model` is: the directory itself when it is an export, else its place in litetext's
-    cache (keyed by the name and the litetext, transformers and torch versions). Returns (directory, precision)."""
+    cache (keyed by the name, the input size and the litetext, transformers and torch versions). Returns
+    (directory, precision)."""
+    from ..models.checkpoints import cache_dir, resolve_checkpoint
+
     precision = resolve_precision(dtype)
     name = os.fspath(model)
     if is_export(name):
         directory = Path(name).expanduser()
-        held = read_manifest(directory).precision
+        manifest = read_manifest(directory, check_contents=False)  # the runtime checks contents on load
+        held = manifest.precision
         if precision is not None and precision != held:
             flag = " --quantize int8" if "int8" in precision else ""
             raise ModelError(f"{directory} holds a {held} export, not {precision}; export that one with "
                              f"litetext export MODEL --format onnx{flag} --out DIR")
+        if image_size is not None and image_size != manifest.image_size:
+            raise ModelError(f"{directory} was exported for {manifest.image_size}-pixel inputs, not {image_size}; "
+                             f"export that size with litetext export MODEL --format onnx --image-size {image_size}")
         return directory, held
+    if Path(name).expanduser().is_dir():
+        resolve_checkpoint(name)  # a folder that is neither an export nor a checkpoint says what it is, now
     import hashlib
 
     import torch
     import transformers
 
-    from ..models.checkpoints import cache_dir
     from ..version import __version__
 
     precision = precision or "float32"
     versions = f"{name}|{__version__}|{transformers.__version__}|{torch.__version__}"
     key = hashlib.blake2s(versions.encode(), digest_size=6).hexdigest()
     slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.strip("/").split("/")[-1])[:40]
-    return cache_dir() / "onnx" / f"{slug}-{key}" / precision, precision
+    size = "" if image_size is None else f"-{image_size}px"
+    return cache_dir() / "onnx" / f"{slug}{size}-{key}" / precision, precision
 
 
 def cached_export(model: str | os.PathLike, dtype: Any = "auto", *, network: Any = None, processor: Any = None,
-                  log: Callable[[str], None] | None = None) -> Path:
-    """The export of `model` at the precision `dtype` asks for: `export_directory`'s, exported (from `network`
-    and `processor` when given, else loaded by name) and quantised there on first use (minutes for a full-size
-    model)."""
-    directory, precision = export_directory(model, dtype)
+                  image_size: int | None = None, log: Callable[[str], None] | None = None) -> Path:
+    """The export of `model` at the precision `dtype` asks for (and at `image_size`, when given):
+    `export_directory`'s, exported (from `network` and `processor` when given, else loaded by name) and quantised
+    there on first use (minutes for a full-size model)."""
+    directory, precision = export_directory(model, dtype, image_size=image_size)
     if is_export(directory):
         return directory
     say = log or (lambda line: None)
@@ -328,7 +344,7 @@ def cached_export(model: str | os.PathLike, dtype: Any = "auto", *, network: Any
     if not is_export(fp32):
         say(f"exporting {os.fspath(model)} to ONNX into {fp32} (once; minutes for a full-size model) ...")
         if network is None:
-            export_onnx(model, fp32, log=log)
+            export_onnx(model, fp32, image_size=image_size, log=log)
         else:
             export_model(network, processor, fp32, name=os.fspath(model), log=log)
     if precision != "float32":

@@ -1,24 +1,33 @@
 """The manifest of an ONNX export: what was exported, from what, with which versions; and its checks.
 
 `manifest.json` sits beside the graphs. Reading an export checks it before any graph loads, so a directory
-that is not an export, one written by another litetext or transformers version, or one missing a graph or
-its external data fails with a message that names the file and how to re-export.
+that is not an export, one written by another litetext or transformers version, one missing a graph or its
+external data, or one whose files changed after export (the manifest holds every file's SHA-256) fails with a
+message that names the file and how to re-export. `LITETEXT_TRUST_EXPORTS=1` skips the content check.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from ..models.checkpoints import export_format
+from ..models.manifests import (
+    MANIFEST_NAME,
+    TRUST_VARIABLE,
+    InvalidExportError,
+    check_digests,
+    digest_directory,
+    export_format,
+    trusted,
+)
 
-MANIFEST_NAME = "manifest.json"
 FORMAT = "litetext-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: every file's SHA-256 (format 1 recorded sizes only)
+#: Format 1 exports hold no hashes: they load only when the deployment trusts its exports.
+UNHASHED_FORMAT_VERSION = 1
 
 #: The graphs of an export, by role.
 VISION_ENCODER = "vision_encoder"
@@ -26,10 +35,6 @@ TEXT_ENCODER = "text_encoder"
 DECODER = "decoder"
 DECODER_WITH_BOXES = "decoder_with_boxes"
 GRAPHS = (VISION_ENCODER, TEXT_ENCODER, DECODER, DECODER_WITH_BOXES)
-
-
-class InvalidExportError(ModelError):
-    """A directory that is not a usable litetext ONNX export (missing, stale or damaged files)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Manifest:
     text_length: int
     text_encoder_params: int
     graphs: dict[str, GraphSpec]
+    digests: dict[str, str] = field(default_factory=dict)  # every file but manifest.json: "sha256:<hex>"
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -87,7 +93,7 @@ class Manifest:
             )
             for role, g in data["graphs"].items()
         }
-        return Manifest(**{**data, "graphs": graphs})
+        return Manifest(**{**data, "graphs": graphs, "digests": dict(data.get("digests", {}))})
 
     def write(self, directory: str | os.PathLike) -> Path:
         """Write `manifest.json` into `directory` as a new file (never through a hard link to another export's)."""
@@ -98,18 +104,30 @@ class Manifest:
         return path
 
 
+def seal(manifest: Manifest, directory: str | os.PathLike) -> Manifest:
+    """Record the digest of every file in `directory` in `manifest`, write it there, and return it."""
+    directory = Path(os.fspath(directory))
+    manifest = replace(manifest, digests=digest_directory(directory))
+    manifest.write(directory)
+    return manifest
+
+
 def is_export(directory: str | os.PathLike) -> bool:
     """True when `directory` holds a litetext ONNX manifest (it may still fail `read_manifest`'s checks)."""
     return export_format(directory) == FORMAT
 
 
-def reexport_hint(model: str, directory: str | os.PathLike) -> str:
-    return f"re-export it: litetext export {model} --format onnx --out {directory}"
+def reexport_hint(model: str, directory: str | os.PathLike, precision: str = "float32") -> str:
+    """The command that writes the export of `model` at `precision` into `directory` again."""
+    quantize = " --quantize int8" if "int8" in precision else ""
+    return f"re-export it: litetext export {model} --format onnx{quantize} --out {directory}"
 
 
-def read_manifest(directory: str | os.PathLike, *, check_versions: bool = True) -> Manifest:
+def read_manifest(directory: str | os.PathLike, *, check_versions: bool = True,
+                  check_contents: bool = True) -> Manifest:
     """Read and check the manifest of the export in `directory`: the format, the versions it was written with
-    (litetext exactly, transformers up to the patch level) and that every graph file is there, whole."""
+    (litetext exactly, transformers up to the patch level), that every graph file is there, whole, and (with
+    `check_contents`, unless `LITETEXT_TRUST_EXPORTS=1`) that every file's SHA-256 is the one recorded."""
     from ..version import __version__
 
     directory = Path(os.fspath(directory)).expanduser()
@@ -125,11 +143,16 @@ def read_manifest(directory: str | os.PathLike, *, check_versions: bool = True) 
         if data.get("format") != FORMAT:
             raise ValueError(f"format is {data.get('format')!r}, not {FORMAT!r}")
         manifest = Manifest.from_dict(data)
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise InvalidExportError(f"{path} is not a litetext ONNX manifest ({error}); "
                                  f"{reexport_hint('MODEL', directory)}") from None
-    hint = reexport_hint(manifest.model, directory)
-    if manifest.format_version != FORMAT_VERSION:
+    hint = reexport_hint(manifest.model, directory, manifest.precision)
+    trust = trusted()
+    if manifest.format_version == UNHASHED_FORMAT_VERSION and not trust:
+        raise InvalidExportError(f"{path} has export format {UNHASHED_FORMAT_VERSION}, which records no file hashes, "
+                                 f"so its files cannot be checked: {hint} (or set {TRUST_VARIABLE}=1 to load it "
+                                 "unchecked)")
+    if manifest.format_version not in (FORMAT_VERSION, UNHASHED_FORMAT_VERSION):
         raise InvalidExportError(f"{path} has export format {manifest.format_version}; this litetext reads format "
                                  f"{FORMAT_VERSION}: {hint}")
     if check_versions:
@@ -154,6 +177,10 @@ def read_manifest(directory: str | os.PathLike, *, check_versions: bool = True) 
             if size is not None and file.stat().st_size != size:
                 raise InvalidExportError(f"{file} is {file.stat().st_size:,} bytes, the manifest says {size:,}: "
                                          f"it is damaged or half-copied; {hint}")
+            if manifest.format_version == FORMAT_VERSION and name not in manifest.digests:
+                raise InvalidExportError(f"{path} records no hash of {name}: {hint}")
+    if check_contents and not trust:
+        check_digests(directory, manifest.digests, hint)
     return manifest
 
 

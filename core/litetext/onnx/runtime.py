@@ -22,11 +22,9 @@ from .manifest import (
     VISION_ENCODER,
     Manifest,
     read_manifest,
+    reexport_hint,
 )
 
-#: Precisions the ONNX backend runs, by the `dtype` names `litetext.load` accepts for it.
-PRECISIONS = {"auto": None, "fp32": "float32", "float32": "float32", "int8-vision": "int8-vision",
-              "int8": "int8-vision"}
 #: Most prompts of one image in one decoder call: bounds the decoder's activation memory.
 MAX_PROMPTS_PER_CALL = 4
 
@@ -47,6 +45,7 @@ class OnnxSam3(Runtime):
         from transformers import AutoConfig
 
         self.directory = Path(os.fspath(directory)).expanduser()
+        # Checks every file's SHA-256 before a session reads it (unless LITETEXT_TRUST_EXPORTS=1).
         self.manifest: Manifest = read_manifest(self.directory)
         self.config = AutoConfig.from_pretrained(self.directory)
         self.max_prompts_per_call = max_prompts_per_call
@@ -88,8 +87,8 @@ class OnnxSam3(Runtime):
         try:
             return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime's load errors are untyped; say which file and what to do
-            raise ModelError(f"ONNX Runtime cannot load {path}: {str(error).splitlines()[0][:300]}; re-export it: "
-                             f"litetext export {self.manifest.model} --format onnx --out {self.directory}") from None
+            hint = reexport_hint(self.manifest.model, self.directory, self.manifest.precision)
+            raise ModelError(f"ONNX Runtime cannot load {path}: {str(error).splitlines()[0][:300]}; {hint}") from None
 
     # The three calls of the runtime protocol ---------------------------------------------------------------------
 
