@@ -90,8 +90,20 @@ class BenchReport:
 
     @property
     def inexact(self) -> bool:
-        """True when litetext ran in another dtype than the baselines: results may differ by design."""
-        return self.settings.get("reference_dtype", self.settings.get("dtype")) != self.settings.get("dtype")
+        """True when litetext ran in another dtype or at another input size than the baselines: results may
+        differ by design."""
+        s = self.settings
+        return s.get("reference_dtype", s.get("dtype")) != s.get("dtype") or (
+            s.get("reference_size", s.get("image_size")) != s.get("image_size"))
+
+    @property
+    def mode(self) -> str:
+        """How litetext ran against the baselines, in words (dtype, and input size where they differ)."""
+        s = self.settings
+        ours, theirs = str(s.get("dtype")), str(s.get("reference_dtype", s.get("dtype")))
+        if s.get("reference_size", s.get("image_size")) != s.get("image_size"):
+            ours, theirs = f"{ours} at {s['image_size']} px", f"{theirs} at {s['reference_size']} px"
+        return f"litetext {ours}, baselines {theirs}"
 
     def get(self, name: str) -> Measurement | None:
         return next((m for m in self.measurements if m.name == name), None)
@@ -152,10 +164,10 @@ class BenchReport:
         a = self.agreement
         if a is not None and self.inexact:
             lines.append("")
-            lines.append(f"Inexact mode, {self.settings['dtype']} against the {self.settings['reference_dtype']} "
-                         f"reference: found {a.matched_instances} of {a.instances_reference} reference instances "
-                         f"({a.recall:.1%}) plus {a.instances_litetext - a.matched_instances} others; mean mask IoU "
-                         f"of the pairs {a.mean_mask_iou:.4f}, max score diff {a.max_score_difference:.2e}")
+            lines.append(f"Inexact mode ({self.mode}): found {a.matched_instances} of {a.instances_reference} "
+                         f"reference instances ({a.recall:.1%}) plus {a.instances_litetext - a.matched_instances} "
+                         f"others; mean mask IoU of the pairs {a.mean_mask_iou:.4f}, max score diff "
+                         f"{a.max_score_difference:.2e}")
         elif a is not None:
             lines.append("")
             lines.append(f"Agreement with the naive loop: {a.instances_litetext}/{a.instances_reference} instances, "
@@ -235,19 +247,24 @@ def run_bench(
     reference_dtype: str | None = None,
     backend: str = "torch",
     quantize: str | None = None,
+    image_size: int | None = None,
+    reference_size: int | None = None,
     log: Callable[[str], None] = print,
 ) -> BenchReport:
     """Run the workloads and return the report. `model` is an alias, hub id, directory or a full-size random
     architecture (`random-s0`, `random-s1`, `random-l`, `random-sam3`). `compile_mode` ("default",
     "reduce-overhead", ...) compiles litetext's decoder first; compile time is not billed to a workload.
     `reference_dtype` runs the baselines in another dtype than litetext, to measure an inexact mode.
-    `backend="onnx"` adds the ONNX Runtime engine (CPU, fp32 or with `quantize="int8"` an int8 vision encoder)."""
+    `backend="onnx"` adds the ONNX Runtime engine (CPU, fp32 or with `quantize="int8"` an int8 vision encoder).
+    `image_size` runs litetext (both backends) at that input size and `reference_size` the baselines (both default
+    to the model's own), the same weights: where they differ, results are measured by recall and mask IoU."""
     import torch
 
     from .engine import Engine
     from .errors import InputError
-    from .models.building import load_model_and_processor, tracker_for
+    from .models.building import load_model_and_processor, resize_model, tracker_for
     from .models.checkpoints import resolve_checkpoint
+    from .models.configs import check_image_size
     from .models.precision import precision_name, resolve_device, resolve_dtypes, set_precision
 
     resolved_device = resolve_device(device)
@@ -274,6 +291,14 @@ def run_bench(
         checkpoint = resolve_checkpoint(model)
         network, processor = load_model_and_processor(checkpoint, resolved_device, baseline_precision[1])
         tracker, _ = tracker_for(network, checkpoint, None, resolved_device, baseline_precision[1])
+    native = int(processor.image_processor.size["height"])
+    reference_size = check_image_size(reference_size) if reference_size else native
+    image_size = check_image_size(image_size) if image_size else native
+    if reference_size != native:
+        log(f"the baselines run at {reference_size} px (the model's own: {native})")
+        network, processor = resize_model(network, processor, reference_size)
+    if native not in (reference_size, image_size):
+        tracker = None  # clicks need the tracker's own size
     engine = Engine(network, processor, name=model, tracker=tracker)  # private: the bench may cast or compile it
     prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
     pictures = _photos(images, size)
@@ -282,7 +307,7 @@ def run_bench(
                   "reference_dtype": precision_name(*baseline_precision), "images": images, "size": list(size),
                   "prompts": prompts, "batch_size": batch_size,
                   "batched": engine.batched, "compiled": compile_mode or False, "backend": backend,
-                  "quantize": quantize},
+                  "quantize": quantize, "image_size": image_size, "reference_size": reference_size},
         machine=_machine(resolved_device),
     )
     threshold = 0.5
@@ -306,9 +331,15 @@ def run_bench(
                                                             for p in pictures])
             measure("re-prompt (naive, one call)", 1,
                     lambda: _naive_call(engine, pictures[0], "fresh prompt", threshold))
+    if image_size != reference_size:
+        log(f"litetext runs at {image_size} px (the same weights; not timed) ...")
+        network, processor = resize_model(engine.model, engine.processor, image_size)
+        tracker = None if image_size != native else tracker
+        engine = Engine(network, processor, name=model, tracker=tracker)
     onnx_directory = None
     if backend == "onnx":  # from the fp32 model, before litetext may cast or compile it; not timed
-        onnx_directory = _onnx_export(model, engine.model, engine.processor, quantize, log)
+        onnx_directory = _onnx_export(model, engine.model, engine.processor, quantize, log,
+                                      None if image_size == native else image_size)
     if baseline_precision != precision:
         log(f"casting the model to {precision_name(*precision)} for litetext ...")
         tracker = None if tracker is None else tracker.to(precision[1])
@@ -401,13 +432,15 @@ def _onnx_process(directory: str, model: str, pictures, prompt_list, batch_size:
     return [run, reprompt], results, lines
 
 
-def _onnx_export(model: str, network: Any, processor: Any, quantize: str | None, log) -> Any:
+def _onnx_export(model: str, network: Any, processor: Any, quantize: str | None, log,
+                 image_size: int | None = None) -> Any:
     """The ONNX export the bench runs, from the model in memory: made once into litetext's cache, the one
     `load(backend="onnx")` uses (random architectures by name and versions, as their seed is fixed), then its
     int8 copy when asked for. Not timed."""
     from .onnx.export import cached_export
 
-    return cached_export(model, "int8" if quantize else "fp32", network=network, processor=processor, log=log)
+    return cached_export(model, "int8" if quantize else "fp32", network=network, processor=processor,
+                         image_size=image_size, log=log)
 
 
 def _photos(count: int, size: tuple[int, int]):
@@ -546,7 +579,7 @@ def plot(report: BenchReport, path: str) -> None:
     axis.invert_yaxis()
     axis.set_xlabel("ms per image (lower is better)")
     s = report.settings
-    precision = f"litetext {s['dtype']}, baselines {s['reference_dtype']}" if report.inexact else s["dtype"]
+    precision = report.mode if report.inexact else s["dtype"]
     axis.set_title(f"{s['model']} on {report.machine.get('gpu', 'CPU')} ({precision})\n"
                    f"{s['size'][0]}x{s['size'][1]}, {s['prompts']} prompts")
     axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))

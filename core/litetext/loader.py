@@ -11,6 +11,7 @@ from typing import Any
 
 from .engine import Engine
 from .errors import ModelError
+from .models.configs import check_image_size
 from .models.registry import DEFAULT_MODEL
 
 _ENGINES: dict[tuple, Engine] = {}
@@ -27,6 +28,7 @@ def load(
     image_cache_bytes: int | None = None,
     text_cache_bytes: int | None = None,
     backend: str = "auto",
+    image_size: int | None = None,
 ) -> Engine:
     """The process-wide engine for `model` (an alias, hub id or local directory), `device` and `dtype`.
 
@@ -41,18 +43,28 @@ def load(
     `backend="onnx"` runs the same engine on ONNX Runtime (CPU; `pip install "litetext[onnx]"`): `model` is an
     export directory (`litetext export`), or a model exported into litetext's cache on first use. The default,
     `auto`, is ONNX for an export directory and PyTorch for everything else.
+
+    `image_size` (opt-in, inexact) runs the vision encoder at that input size (a multiple of 14, e.g. 672, 504, 336)
+    instead of the checkpoint's 1008: the neck and heads scale with the feature map, so a smaller size is much
+    faster, at a cost in quality that `litetext bench --reference-size 1008` measures on your weights.
     """
     from .onnx.manifest import is_export
 
     if backend not in BACKENDS:
         raise ModelError(f"unknown backend {backend!r}: use 'torch', 'onnx' or 'auto'")
     caches = {"image_cache_bytes": image_cache_bytes, "text_cache_bytes": text_cache_bytes}
+    if image_size is not None:
+        check_image_size(image_size)
+        if tracker not in (None, False):
+            raise ModelError("image_size is for text and box prompts; clicks and video need the checkpoint's own "
+                             "size: load without image_size for a tracker")
     if backend == "onnx" or (backend == "auto" and is_export(model)):
-        return _load_onnx(os.fspath(model), device, dtype, tracker, caches)
-    return _load_torch(os.fspath(model), device, dtype, tracker, caches)
+        return _load_onnx(os.fspath(model), device, dtype, tracker, caches, image_size)
+    return _load_torch(os.fspath(model), device, dtype, tracker, caches, image_size)
 
 
-def _load_torch(name: str, device: str, dtype: Any, tracker: Any, caches: dict[str, int | None]) -> Engine:
+def _load_torch(name: str, device: str, dtype: Any, tracker: Any, caches: dict[str, int | None],
+                image_size: int | None) -> Engine:
     from .models.building import load_model_and_processor, tracker_for
     from .models.checkpoints import resolve_checkpoint
     from .models.precision import precision_name, resolve_device, resolve_dtypes
@@ -60,20 +72,22 @@ def _load_torch(name: str, device: str, dtype: Any, tracker: Any, caches: dict[s
     resolved_device = resolve_device(device)
     vision_dtype, resolved_dtype = resolve_dtypes(dtype, resolved_device)
     tracker_name = tracker if isinstance(tracker, bool) or tracker is None else os.fspath(tracker)
-    key = (name, resolved_device, precision_name(vision_dtype, resolved_dtype), tracker_name)
+    key = (name, resolved_device, precision_name(vision_dtype, resolved_dtype), tracker_name, image_size)
 
     def build() -> Engine:
         checkpoint = resolve_checkpoint(name)
-        model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype, vision_dtype)
-        tracker_model, tracker_source = tracker_for(model, checkpoint, tracker_name, resolved_device,
-                                                    resolved_dtype, vision_dtype)
+        model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype, vision_dtype,
+                                                    image_size)
+        tracker_model, tracker_source = (None, "") if image_size is not None else tracker_for(
+            model, checkpoint, tracker_name, resolved_device, resolved_dtype, vision_dtype)
         return Engine(model, processor, name=name, checkpoint=checkpoint, tracker=tracker_model,
                       tracker_checkpoint=tracker_source, **caches)
 
     return shared_engine(key, build, **caches)
 
 
-def _load_onnx(name: str, device: str, dtype: Any, tracker: Any, caches: dict[str, int | None]) -> Engine:
+def _load_onnx(name: str, device: str, dtype: Any, tracker: Any, caches: dict[str, int | None],
+               image_size: int | None) -> Engine:
     """The ONNX Runtime engine for an export directory, or for a model exported into the cache on first use."""
     from .onnx.export import cached_export, export_directory
 
@@ -83,7 +97,7 @@ def _load_onnx(name: str, device: str, dtype: Any, tracker: Any, caches: dict[st
     if tracker not in (None, False):
         raise ModelError("the ONNX backend has no tracker (clicks and boxes on one object need PyTorch): "
                          "load with backend='torch' for segment_object")
-    directory, precision = export_directory(name, dtype)
+    directory, precision = export_directory(name, dtype, image_size=image_size)
 
     def build() -> Engine:
         from transformers import AutoProcessor
@@ -94,11 +108,11 @@ def _load_onnx(name: str, device: str, dtype: Any, tracker: Any, caches: dict[st
         if not is_export(directory):
             warnings.warn(f"exporting {name} to ONNX into {directory} (once; minutes for a full-size model)",
                           stacklevel=4)
-        exported = cached_export(name, dtype)
+        exported = cached_export(name, dtype, image_size=image_size)
         return Engine(OnnxSam3(exported), AutoProcessor.from_pretrained(exported), name=name,
                       checkpoint=str(exported), **caches)
 
-    return shared_engine((name, "cpu", precision, "onnx"), build, **caches)
+    return shared_engine((name, "cpu", precision, "onnx", image_size), build, **caches)
 
 
 def shared_engine(key: tuple, build: Callable[[], Engine], *, image_cache_bytes: int | None = None,

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SegmentOptions:
     """Which model runs where (`model`, `device`, `dtype`; `tracker`: where SAM3's tracker comes from for clicks
-    and video, as `litetext.load` takes it, None for the model's own), which instances are kept (`threshold` on
+    and video, as `litetext.load` takes it, None for the model's own; `image_size`: the resolution lever, None for the
+    checkpoint's), which instances are kept (`threshold` on
     the score, `max_instances`, `min_area` in pixels), how masks are binarised (`mask_threshold`) and how many
     images go through the vision encoder at once (`batch_size`). Adapters subclass it with their own fields."""
 
@@ -28,12 +29,14 @@ class SegmentOptions:
     min_area: int = 0
     batch_size: int = 4
     tracker: str | None = None
+    image_size: int | None = None
 
     def engine(self) -> Engine:
         """The process-wide engine for this model, device, dtype and tracker (`litetext.load`)."""
         from .loader import load
 
-        return load(self.model, device=self.device, dtype=self.dtype, tracker=self.tracker or None)
+        return load(self.model, device=self.device, dtype=self.dtype, tracker=self.tracker or None,
+                    image_size=self.image_size)
 
     def filters(self) -> dict[str, Any]:
         """The keyword arguments that `Engine.segment` and `Engine.segment_batch` take from these options."""

@@ -27,6 +27,11 @@ def register(commands) -> None:
     bench.add_argument("--reference-dtype", metavar="DTYPE",
                        help="run the baselines in this dtype (e.g. fp32) and litetext in --dtype, to measure an "
                             "inexact mode by recall and mask IoU instead of requiring identical results")
+    bench.add_argument("--image-size", type=int, metavar="PIXELS",
+                       help="run litetext at this input size (a multiple of 14, e.g. 504): the resolution lever")
+    bench.add_argument("--reference-size", type=int, metavar="PIXELS",
+                       help="run the baselines at this input size (e.g. 1008), to measure --image-size by recall "
+                            "and mask IoU on the same weights")
     bench.add_argument("--backend", choices=["torch", "onnx"], default="torch",
                        help="onnx: also run the ONNX Runtime engine (CPU), side by side with PyTorch's")
     bench.add_argument("--quantize", choices=["int8"], help="with --backend onnx: an int8 vision encoder (inexact)")
@@ -60,6 +65,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
                        size=(int(width), int(height)), prompts=args.prompts, batch_size=args.batch_size,
                        baselines=not args.no_baselines, compile_mode=args.compile,
                        reference_dtype=args.reference_dtype, backend=args.backend, quantize=args.quantize,
+                       image_size=args.image_size, reference_size=args.reference_size,
                        log=lambda line: print(line, file=sys.stderr))
     settings = ", ".join(f"{k}={v}" for k, v in report.settings.items())
     print(f"litetext bench: {settings}\nmachine: {report.machine}\n")

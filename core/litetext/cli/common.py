@@ -13,8 +13,8 @@ from ..options import SegmentOptions, TrackOptions
 DTYPE_HELP = ("auto, fp32, bf16, fp16, or bf16-vision (a bf16 vision encoder with an fp32 text encoder and "
               "decoder: faster on CPUs with bf16 support, not bit-identical)")
 
-__all__ = ["DTYPE_HELP", "add_model_arguments", "add_filter_arguments", "require_extra", "warn_if_random", "say",
-           "track_options"]
+__all__ = ["DTYPE_HELP", "add_model_arguments", "add_filter_arguments", "add_image_size_argument", "require_extra",
+           "warn_if_random", "say", "track_options"]
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="alias (see `litetext models`), hub id or local directory (default: %(default)s)")
     parser.add_argument("--device", default=defaults.device, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     parser.add_argument("--dtype", default=defaults.dtype, help=DTYPE_HELP + " (default: auto)")
+
+
+def add_image_size_argument(parser: argparse.ArgumentParser) -> None:
+    """--image-size: the resolution lever (opt-in, inexact)."""
+    parser.add_argument("--image-size", type=int, default=SegmentOptions.image_size, metavar="PIXELS",
+                        help="run the vision encoder at this input size, a multiple of 14 (e.g. 672, 504, 336) "
+                             "instead of the checkpoint's 1008: faster, not exact (default: the checkpoint's)")
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:

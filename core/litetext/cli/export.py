@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import LitetextError
-from .common import require_extra, warn_if_random
+from .common import add_image_size_argument, require_extra, warn_if_random
 
 
 def register(commands) -> None:
@@ -23,6 +23,7 @@ def register(commands) -> None:
                         help="onnx: int8 vision encoder (dynamic quantisation): faster on CPUs, not exact")
     export.add_argument("--precision", choices=["fp32", "fp16"], default=None,
                         help="coreml: compute precision (default fp32; fp16 suits the Neural Engine, not exact)")
+    add_image_size_argument(export)
     export.set_defaults(run=run_export)
 
 
@@ -36,7 +37,8 @@ def run_export(args: argparse.Namespace) -> int:
     from ..onnx import export_onnx
 
     warn_if_random(args.model)
-    manifest = export_onnx(args.model, args.out, quantize=args.quantize, log=lambda line: print(line, file=sys.stderr))
+    manifest = export_onnx(args.model, args.out, quantize=args.quantize, image_size=args.image_size,
+                           log=lambda line: print(line, file=sys.stderr))
     size = sum(n for graph in manifest.graphs.values() for n in graph.files.values())
     print(f"litetext: wrote {args.out} ({manifest.precision}, {len(manifest.graphs)} graphs, {size / 2**20:,.0f} MB); "
           f"run it with litetext.load({args.out!r})", file=sys.stderr)
@@ -44,6 +46,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _run_coreml_export(args: argparse.Namespace) -> int:
+    if args.image_size is not None:
+        raise LitetextError("--image-size is for --format onnx; the CoreML export is the text encoder alone")
     if args.quantize is not None:
         raise LitetextError("--quantize int8 is for --format onnx; a CoreML export takes --precision fp16")
     require_extra("coreml", "coremltools")

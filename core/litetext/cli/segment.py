@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import OutputError
 from ..output import check_output_dir, write_json
 from ..prompts import normalize_prompts
-from .common import add_filter_arguments, add_model_arguments, warn_if_random
+from .common import add_filter_arguments, add_image_size_argument, add_model_arguments, warn_if_random
 from .ray import add_engine_arguments
 
 
@@ -25,6 +25,7 @@ def register(commands) -> None:
     add_model_arguments(segment)
     segment.add_argument("-o", "--out", default="litetext-out", help="output directory (default: %(default)s)")
     add_filter_arguments(segment)
+    add_image_size_argument(segment)
     segment.add_argument("--no-overlays", action="store_true", help="write only the COCO JSON")
     add_engine_arguments(segment)
     segment.set_defaults(run=run_segment)
@@ -48,7 +49,7 @@ def run_segment(args: argparse.Namespace) -> int:
     warn_if_random(args.model)
     out = check_output_dir(args.out)
     overlays = check_output_dir(out / "overlays")
-    engine = load(args.model, device=args.device, dtype=args.dtype)
+    engine = load(args.model, device=args.device, dtype=args.dtype, image_size=args.image_size)
     coco = CocoBuilder(prompts)
     failures = []
     items = engine.segment_batch(

@@ -10,24 +10,40 @@ from typing import Any
 from ..errors import ModelError, NoTrackerError
 from .checkpoints import local_checkpoint_dir, quiet_loading, resolve_checkpoint
 from .compose import Composition, compose_directories, vision_backbone_difference, warn_if_different
-from .configs import SUPPORTED_MODEL_TYPES, TRACKER_MODEL_TYPES, checkpoint_config, detector_class, has_tracker
+from .configs import (
+    SUPPORTED_MODEL_TYPES,
+    TRACKER_MODEL_TYPES,
+    checkpoint_config,
+    detector_class,
+    has_tracker,
+    with_image_size,
+)
 from .precision import set_precision
 
 
-def load_model_and_processor(checkpoint: str, device: str, dtype, vision_dtype=None):
+def load_model_and_processor(checkpoint: str, device: str, dtype, vision_dtype=None, image_size: int | None = None):
     """Load a SAM3 or SAM3-LiteText detector (safetensors only, never remote code) and its `Sam3Processor`.
 
     A `sam3_video` checkpoint (the layout of `facebook/sam3`) serves its detector, as `Sam3Model.from_pretrained`
     (or `Sam3LiteTextModel`'s) loads it from that directory. The vision encoder is cast to `vision_dtype` when
-    given.
+    given. `image_size` (the resolution lever: inexact, opt-in) runs the vision encoder at that input size instead
+    of the checkpoint's.
     """
     from transformers import Sam3Processor
 
     with quiet_loading(checkpoint):
         config = checkpoint_config(checkpoint)
+        resized = {}
+        if image_size is not None:
+            if config.model_type == "sam3_video":
+                raise ModelError(f"{checkpoint}: image_size is for detector checkpoints; a sam3_video checkpoint's "
+                                 "tracker needs its own size (load it without image_size)")
+            resized["config"] = with_image_size(config, image_size)
         model = detector_class(config).from_pretrained(checkpoint, dtype=dtype, use_safetensors=True,
-                                                       trust_remote_code=False)
+                                                       trust_remote_code=False, **resized)
         processor = Sam3Processor.from_pretrained(checkpoint, trust_remote_code=False)
+    if image_size is not None:
+        processor.image_processor.size = {"height": image_size, "width": image_size}
     if vision_dtype is not None:
         set_precision(model, vision_dtype, dtype)
     return model.to(device).eval(), processor
@@ -90,3 +106,21 @@ def assemble(detector: str | os.PathLike, tracker: str | os.PathLike, out: str |
         raise ModelError(f"{out} exists and is not empty; choose another folder or pass overwrite=True (--force)")
     return compose_directories(local_checkpoint_dir(detector), local_checkpoint_dir(tracker), out, detector=detector,
                                tracker=tracker, overwrite=overwrite)
+
+
+def resize_model(model: Any, processor: Any, image_size: int) -> tuple[Any, Any]:
+    """The same weights taking `image_size` inputs: a new model (its ViT positions or student output size built
+    for that size) and a copy of the processor resizing to it. For the bench's comparisons on random weights;
+    `litetext.load(..., image_size=)` loads a checkpoint at a size directly."""
+    import copy
+
+    from transformers.initialization import no_init_weights
+
+    parameter = next(model.parameters())
+    with no_init_weights():
+        resized = type(model)(with_image_size(model.config, image_size))
+    resized = resized.to(parameter.device, parameter.dtype)
+    resized.load_state_dict(model.state_dict())
+    processor = copy.deepcopy(processor)
+    processor.image_processor.size = {"height": image_size, "width": image_size}
+    return resized.eval(), processor

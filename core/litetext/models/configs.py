@@ -8,6 +8,9 @@ from ..errors import ModelError
 SUPPORTED_MODEL_TYPES = ("sam3_lite_text", "sam3", "sam3_video")
 #: Checkpoint layouts that hold SAM3's tracker.
 TRACKER_MODEL_TYPES = ("sam3_video", "sam3_tracker", "sam3_tracker_video")
+#: Input sizes the resolution lever accepts: multiples of the patch size (14) in this range.
+IMAGE_SIZES = range(56, 2017, 14)
+
 
 def checkpoint_config(checkpoint: str, allowed: tuple[str, ...] = SUPPORTED_MODEL_TYPES):
     """The checkpoint's config, after checking it is a model type litetext runs."""
@@ -35,3 +38,22 @@ def detector_class(config):
     if model_type == "sam3":
         return Sam3Model
     raise ModelError(f"detector model type {model_type!r} is not SAM3 or SAM3-LiteText")
+
+
+def check_image_size(image_size: int) -> int:
+    """`image_size` if it is a whole multiple of 14 (SAM3's patch size) in `IMAGE_SIZES`, else `ModelError`."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in IMAGE_SIZES:
+        raise ModelError(f"image_size must be a multiple of 14 between {IMAGE_SIZES.start} and "
+                         f"{IMAGE_SIZES.stop - 1} (e.g. 1008, 672, 504, 336), not {image_size!r}")
+    return image_size
+
+
+def with_image_size(config, image_size: int):
+    """A copy of a detector config whose vision encoder takes `image_size` x `image_size` inputs: the ViT's
+    positions (or a student trunk's output size) and the FPN's feature sizes follow it."""
+    config = config.__class__.from_dict(config.to_dict())
+    vision = config.vision_config
+    side = check_image_size(image_size) // vision.backbone_config.patch_size
+    vision.backbone_config.image_size = image_size
+    vision.backbone_feature_sizes = [[int(side * scale)] * 2 for scale in vision.scale_factors[:3]]
+    return config
