@@ -9,7 +9,9 @@
     GET  /metrics       -> request counts, latencies, engine cache statistics
 
 Errors come back as JSON `{"status": "error", "error": ...}` with 400 (bad input), 401 (auth), 413 (too large),
-415, 422 (unusable config) or 500; the server keeps serving.
+415, 422 (unusable config) or 500; the server keeps serving. Bodies are bounded before they are parsed: by size
+(`max_request_bytes`) and by how deeply they nest (`MAX_JSON_DEPTH`); the fields of a body are checked here, those
+of an interactive context in `interactive.py`.
 """
 
 from __future__ import annotations
@@ -19,18 +21,45 @@ import binascii
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 import litetext
 
 from .config import LabelConfigError
+from .fields import MISSING, refuse
 from .model import TRAIN_EVENTS, BackendState, LitetextModel
 from .settings import BackendSettings
 
 logger = logging.getLogger("litetext.label_studio")
+
+#: How deeply a request body's arrays and objects may nest. Label Studio's bodies nest about 10 deep (a task's
+#: annotation's polygon points); Python's json recurses once per level and fails on deep input, so deeper bodies
+#: are refused before parsing.
+MAX_JSON_DEPTH = 64
+
+# A JSON string, or an unterminated one running to the end: every match attempt at a quote succeeds, so the scan
+# stays linear whatever the body holds.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_BRACKET_STEP = np.zeros(256, dtype=np.int8)
+_BRACKET_STEP[list(b"[{")], _BRACKET_STEP[list(b"]}")] = 1, -1
+
+
+def json_depth(body: bytes) -> int:
+    """How deeply `body`'s arrays and objects nest, from its brackets outside strings, without parsing it."""
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    depth = deepest = 0
+    for start in range(0, len(codes), 1 << 20):  # in chunks: a body of brackets makes a few MB of levels, not 100s
+        levels = depth + np.cumsum(_BRACKET_STEP[codes[start:start + (1 << 20)]], dtype=np.int64)
+        deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+    return deepest
 
 
 class RequestError(Exception):
@@ -109,12 +138,21 @@ def create_app(settings: BackendSettings | None = None, *, engine: Any = None, l
             body.extend(chunk)
             if len(body) > settings.max_request_bytes:
                 raise RequestError(413, f"request body is larger than the {settings.max_request_bytes:,}-byte limit")
+        depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            raise RequestError(400, f"request body nests arrays and objects {depth} deep; the limit is "
+                                    f"{MAX_JSON_DEPTH}")
         try:
             data = json.loads(bytes(body) or b"null")
+        except RecursionError:  # not within MAX_JSON_DEPTH, but never a 500 if it were
+            raise RequestError(400, f"request body nests too deeply (the limit is {MAX_JSON_DEPTH})") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as problem:
             raise RequestError(400, f"request body is not valid JSON ({problem})") from None
+        except ValueError as problem:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
+            raise RequestError(400, f"request body has a number too long to read ({str(problem).split(':')[0]})"
+                               ) from None
         if not isinstance(data, dict):
-            raise RequestError(400, f"request body must be a JSON object, not {type(data).__name__}")
+            refuse("request body", "a JSON object", data)
         return data
 
     def project_id(data: dict[str, Any]) -> str | None:
@@ -130,9 +168,12 @@ def create_app(settings: BackendSettings | None = None, *, engine: Any = None, l
 
     async def setup(request):
         data = await read_json(request)
-        schema = data.get("schema") or data.get("label_config")
+        schema = data.get("schema") or data.get("label_config", MISSING)
         if not isinstance(schema, str) or not schema.strip():
-            raise RequestError(400, "setup needs the labelling config in 'schema'")
+            refuse("schema", "the project's labelling config (XML text)", schema)
+        for name in ("hostname", "access_token"):  # kept, and used for every later image fetch
+            if data.get(name) is not None and not isinstance(data[name], str):
+                refuse(name, "a string or null", data[name])
         project = project_id(data)
         state.remember(project, data.get("hostname"), data.get("access_token"))
         model = LitetextModel(state, project, schema)
@@ -143,14 +184,22 @@ def create_app(settings: BackendSettings | None = None, *, engine: Any = None, l
     async def predict(request):
         started = time.perf_counter()
         data = await read_json(request)
-        tasks = data.get("tasks")
-        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
-            raise RequestError(400, "'tasks' must be a list of task objects")
-        label_config = data.get("label_config")
+        tasks = data.get("tasks", MISSING)
+        if not isinstance(tasks, list):
+            refuse("tasks", "a list of task objects", tasks)
+        for index, task in enumerate(tasks):
+            if not isinstance(task, dict):
+                refuse(f"tasks[{index}]", "a task object", task)
+            task_id = task.get("id")  # echoed in the answer's errors
+            if task_id is not None and (isinstance(task_id, bool) or not isinstance(task_id, (int, str))):
+                refuse(f"tasks[{index}].id", "an integer or a string", task_id)
+        label_config = data.get("label_config", MISSING)
         if not isinstance(label_config, str) or not label_config.strip():
-            raise RequestError(400, "'label_config' (the project's labelling config) is missing")
-        params = data.get("params") if isinstance(data.get("params"), dict) else {}
-        context = params.get("context")
+            refuse("label_config", "the project's labelling config (XML text)", label_config)
+        params = data.get("params")
+        if params is not None and not isinstance(params, dict):
+            refuse("params", "a JSON object or null", params)
+        context = (params or {}).get("context")  # checked by the model (interactive.py); None: automatic
         model = LitetextModel(state, project_id(data), label_config)
         response = await run_in_threadpool(model.predict, tasks, context=context)
         metrics.record("/predict", 200, time.perf_counter() - started, len(tasks), len(response["errors"]))
@@ -159,6 +208,8 @@ def create_app(settings: BackendSettings | None = None, *, engine: Any = None, l
     async def webhook(request):
         data = await read_json(request)
         event = data.get("action")
+        if event is not None and not isinstance(event, str):
+            refuse("action", "the webhook event's name (a string)", event)
         if event not in TRAIN_EVENTS:
             return JSONResponse({"status": "Unknown event", "event": event})
         project = data.get("project") if isinstance(data.get("project"), dict) else {}
@@ -172,17 +223,22 @@ def create_app(settings: BackendSettings | None = None, *, engine: Any = None, l
                              "engine": {"model": engine.info.model, "device": engine.info.device,
                                         "dtype": engine.info.dtype, "image_cache": cache}})
 
+    def refused(route: str, status: int, problem: Exception) -> JSONResponse:
+        # Logged as well: Label Studio 1.2x shows only "400 Client Error" for a 4xx, not the message.
+        logger.warning("%s refused (%d): %s", route, status, problem)
+        return error(status, str(problem))
+
     def guarded(handler, route: str):
         async def endpoint(request):
             started = time.perf_counter()
             try:
                 response = await handler(request)
             except RequestError as problem:
-                response = error(problem.status, str(problem))
+                response = refused(route, problem.status, problem)
             except LabelConfigError as problem:
-                response = error(422, str(problem))
+                response = refused(route, 422, problem)
             except litetext.LitetextError as problem:
-                response = error(400, str(problem))
+                response = refused(route, 400, problem)
             except Exception as problem:  # keep serving whatever happens
                 logger.exception("%s failed", route)
                 response = error(500, f"internal error: {type(problem).__name__}: {problem}")

@@ -28,7 +28,7 @@ import litetext
 
 from .config import ControlSpec, LabelConfigError, ParsedConfig, VideoSpec, parse_label_config
 from .fetch import ImageFetcher
-from .interactive import DrawnRegion, InteractivePrompt, context_items
+from .interactive import DrawnRegion, InteractivePrompt, read_context
 from .regions import Region, control_regions, object_regions, video_regions
 from .settings import BackendSettings
 from .video import collect_tracks
@@ -154,17 +154,19 @@ class LitetextModel:
 
         Each result is `{"result": regions, "score": mean score, "model_version": ...}`; a task that failed (its
         image or video could not be read, or it asked for something the model cannot do) gets `{"error": ...}` with
-        no `result` and is listed in `errors`; the others go on.
+        no `result` and is listed in `errors`; the others go on. A malformed interactive `context` fails the whole
+        request (`FieldError`, naming the field), as does one with nothing to use (`LabelConfigError`).
         """
         parsed = self.parsed_config
-        interactive = context_items(context)
-        if interactive and not parsed.active:
+        asked = read_context(context)  # a malformed context is refused here, before any image is fetched
+        if asked is None:
+            return self._predict_automatic(tasks, parsed)
+        if not parsed.active:
             message = ("interactive prompts on video are not supported: video tasks are tracked automatically "
                        "(Retrieve Predictions, or open the task with predictions on)")
             return self._response(tasks, {}, {}, dict.fromkeys(range(len(tasks)), message))
-        if interactive:
-            return self._predict_interactive(tasks, parsed, interactive)
-        return self._predict_automatic(tasks, parsed)
+        asked.check_usable()
+        return self._predict_interactive(tasks, parsed, asked)
 
     def fit(self, event: str, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """SAM3-LiteText is zero-shot: annotations do not train it. Says so, and what it would have used."""
@@ -252,10 +254,9 @@ class LitetextModel:
 
     # Interactive ---------------------------------------------------------------------------------------
 
-    def _predict_interactive(self, tasks, parsed: ParsedConfig, context_items) -> dict[str, Any]:
+    def _predict_interactive(self, tasks, parsed: ParsedConfig, asked: InteractivePrompt) -> dict[str, Any]:
         regions: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(tasks))}
         scores: dict[int, list[float]] = {i: [] for i in range(len(tasks))}
-        asked = InteractivePrompt.from_context(context_items)
         if asked.keypoints and not _has_tracker(self.state.engine):
             # Said once per task, before any image is fetched: no image would change the answer.
             message = str(NeedsTrackerError.for_engine(self.state.engine, "keypoint clicks need"))

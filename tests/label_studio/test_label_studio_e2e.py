@@ -150,8 +150,9 @@ def test_label_studio_sam_config_with_the_tracker_clicks_boxes_text_and_failed_t
     """Label Studio's own SAM labelling config (and a TextArea), backend on tiny-random-tracker, end to end:
     automatic predictions are brush masks only; positive and negative keypoints, a smart rectangle, and keypoints
     with a rectangle each bring back one brush mask equal to `engine.segment_object` for the same pixels, named by
-    the drawn label, with fresh ids each time; a typed phrase still finds every instance; a task whose image is
-    broken gets no prediction stored (and Label Studio logs why)."""
+    the drawn label, with fresh ids each time; a malformed click is refused and the next one answered; a typed
+    phrase still finds every instance; a task whose image is broken gets no prediction stored (and Label Studio
+    logs why)."""
     client = sdk.LabelStudio(base_url=label_studio, api_key=TOKEN)
     headers = {"Authorization": f"Token {TOKEN}"}
     head, _, tail = SAM_CONFIG.rpartition("</View>")
@@ -206,6 +207,14 @@ def test_label_studio_sam_config_with_the_tracker_clicks_boxes_text_and_failed_t
                                                                                           [label])
         assert np.array_equal(brush_mask(region, width, height), want.masks[0]), f"{prompt}: mask differs"
         assert answers[1][0]["id"] != region["id"]  # a second call never reuses the id
+
+    # A malformed click ("is_positive" as a string): the backend answers 400, Label Studio relays it as an error
+    # (its 1.23 connector keeps only "400 Client Error"; the backend's log has the field), and the next click works.
+    refused = client.ml.with_raw_response.predict_interactive(ml.id, task=cat, context={"result": [
+        {**positive, "is_positive": "false"}]}).response.json()
+    assert "result" not in refused.get("data", {}) and "400" in refused["errors"][0], refused
+    [region] = ask(positive)
+    assert region["type"] == "brushlabels"
 
     typed = ask({"id": "t1", "type": "textarea", "from_name": "prompt", "to_name": "image", "origin": "manual",
                  "value": {"text": ["cat"]}})

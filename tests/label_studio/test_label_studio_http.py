@@ -445,12 +445,23 @@ def test_a_typed_phrase_in_the_sam_config_still_finds_every_instance(tracker_cli
         assert np.array_equal(decode_brush(region["value"], *expected.image_size), instance.mask)
 
 
-def test_a_click_outside_the_image_fails_its_task_with_the_reason(tracker_client, image_server):
+def test_a_click_outside_the_image_is_refused_naming_the_field(tracker_client, image_server):
     response = predict(tracker_client, [task(1, f"{image_server}/cat.jpg")], config=SAM_CONFIG,
                        context={"result": [keypoint(150.0, 50.0)]})
-    [result] = response.json()["results"]
-    assert "result" not in result and "outside" in result["error"] and "cat.jpg" in result["error"]
+    assert response.status_code == 400
+    assert response.json()["error"] == ("context.result[0].value.x: must be from 0 to 100 (percent of the image), "
+                                        "not 150.0")
     assert tracker_client.get("/health").json()["status"] == "UP"
+
+
+def test_a_box_on_the_images_edge_that_truncates_to_no_pixels_fails_its_task_with_the_reason(client, image_server):
+    context = rectangle_context(CAT, 100.0, 10.0, 5.0, 60.0, "Cat")  # x at 100%: no pixel wide once truncated
+    response = predict(client, [task(1, f"{image_server}/cat.jpg"), task(2, f"{image_server}/coffee.jpg")],
+                       config=INTERACTIVE_CONFIG, context=context)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert all("result" not in r and "empty" in r["error"] for r in results)
+    assert "cat.jpg" in results[0]["error"] and "coffee.jpg" in results[1]["error"]
 
 
 def test_interactive_context_with_nothing_usable_is_a_clear_error(client, image_server):
@@ -466,7 +477,7 @@ def test_interactive_context_with_nothing_usable_is_a_clear_error(client, image_
 @pytest.mark.parametrize("body, status, message", [
     (b"{not json", 400, "not valid JSON"),
     (b"[1, 2]", 400, "JSON object"),
-    (b'{"tasks": "nope", "label_config": "<View/>"}', 400, "'tasks' must be a list"),
+    (b'{"tasks": "nope", "label_config": "<View/>"}', 400, "tasks: must be a list"),
     (b'{"tasks": []}', 400, "label_config"),
     (b'{"tasks": [{"data": {}}], "label_config": "<View"}', 422, "not valid XML"),
     (b'{"tasks": [{"data": {}}], "label_config": "<View><Image name=\\"i\\" value=\\"$i\\"/></View>"}', 422,
