@@ -28,6 +28,7 @@ from .errors import (
     UnsafeCheckpointError,
 )
 from .models import DEFAULT_MODEL, MODELS, ModelSpec, list_models
+from .models.registration import register_when_transformers_loads
 from .options import SegmentOptions, TrackOptions
 from .version import __version__
 
@@ -93,6 +94,8 @@ if TYPE_CHECKING:
     from .videos import VideoWriter, open_video
 
 
+
+
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
@@ -100,3 +103,6 @@ def __getattr__(name: str):
     value = getattr(import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
+
+
+register_when_transformers_loads()  # EfficientSAM3's student backbones, for transformers alone too

@@ -18,18 +18,22 @@ _WORDS = (
 ).split()
 
 TINY_IMAGE_SIZE = 112
+#: The smallest EfficientSAM3 student trunk (0.7M weights), for tiny student checkpoints.
+TINY_STUDENT_TRUNK = "efficientvit_b0"
 
 
 def build_tiny_checkpoint(
     path: str | os.PathLike, *, architecture: str = "litetext", seed: int = 0, width: int = 32,
-    vision_from: str | os.PathLike | None = None,
+    vision_from: str | os.PathLike | None = None, student: str | None = None,
 ) -> Path:
     """Build and save a tiny random checkpoint (model, processor, tokenizer) into `path`.
 
     `architecture` is "litetext" (`Sam3LiteTextModel`, MobileCLIP-style text encoder with RepMixer blocks)
     or "sam3" (`Sam3Model`, CLIP text encoder). `width` is the FPN and heads' hidden size (the tracker needs a
     multiple of 64 above 64, so checkpoints meant to meet a tracker use 128). `vision_from` copies the ViT
-    weights of another tiny checkpoint (any layout), as LiteText keeps SAM3's ViT. Returns the directory.
+    weights of another tiny checkpoint (any layout), as LiteText keeps SAM3's ViT. `student` replaces the ViT with
+    an EfficientSAM3 student trunk (a `STUDENT_TRUNKS` name, e.g. `TINY_STUDENT_TRUNK`; needs timm) with a
+    32-wide projection head. Returns the directory.
     """
     import torch
     from transformers import Sam3LiteTextModel, Sam3Model
@@ -37,6 +41,8 @@ def build_tiny_checkpoint(
     tokenizer = _word_level_tokenizer()
     torch.manual_seed(seed)
     config = _tiny_detector_config(architecture, len(tokenizer), width)
+    if student is not None:
+        config.vision_config.backbone_config = _student_backbone_config(student, TINY_IMAGE_SIZE, hidden_size=32)
     model = (Sam3LiteTextModel if architecture == "litetext" else Sam3Model)(config)
     _spread_scores(model)
     if vision_from is not None:
@@ -195,11 +201,13 @@ FULL_SIZE_TEXT_CONFIGS = {
 }
 
 
-def build_full_size_random_model(variant: str = "s0", *, dtype=None, device: str = "cpu", seed: int = 0):
+def build_full_size_random_model(variant: str = "s0", *, dtype=None, device: str = "cpu", seed: int = 0,
+                                 student: str | None = None):
     """A full-size SAM3-LiteText (`s0`, `s1`, `l`) or SAM3 (`sam3`) model with random weights, in memory.
 
     Cost does not depend on trained weights, so this measures real speed and memory without a download.
-    Returns `(model, processor)`; the processor is `Sam3Processor` at 1008 px with the offline tokenizer.
+    `student` replaces SAM3's ViT with an EfficientSAM3 student trunk (a `STUDENT_TRUNKS` name or `EV-M`, `RV-M`,
+    `TV-M`). Returns `(model, processor)`; the processor is `Sam3Processor` at 1008 px with the offline tokenizer.
     """
     import torch
     from transformers import (
@@ -220,12 +228,28 @@ def build_full_size_random_model(variant: str = "s0", *, dtype=None, device: str
         model_class = Sam3LiteTextModel
     else:
         raise ValueError(f"variant must be one of s0, s1, l, sam3; not {variant!r}")
+    if student is not None:
+        config.vision_config.backbone_config = _student_backbone_config(student, config.vision_config.image_size)
     with torch.device(device):
         model = model_class(config)
     _spread_scores(model)
     model = model.to(dtype=dtype or torch.float32).eval()
     processor = Sam3Processor(image_processor=Sam3ImageProcessor(), tokenizer=_word_level_tokenizer())
     return model, processor
+
+
+def build_full_size_random_student_model(trunk: str, *, dtype=None, device: str = "cpu", seed: int = 0):
+    """EfficientSAM3 at full size with random weights: the student image encoder `trunk` (a `STUDENT_TRUNKS` name or
+    `EV-M`, `RV-M`, `TV-M`), SAM3's neck and heads and MobileCLIP-S0 text, as the released models pair them.
+    Returns `(model, processor)` as `build_full_size_random_model`."""
+    return build_full_size_random_model("s0", dtype=dtype, device=device, seed=seed, student=trunk)
+
+
+def _student_backbone_config(trunk: str, image_size: int, **fields):
+    from .student_backbones import register_student_backbones, student_backbone_config
+
+    register_student_backbones()
+    return student_backbone_config(trunk, image_size, **fields)
 
 
 def build_full_size_random_tracker(detector, *, dtype=None, device: str = "cpu", seed: int = 0):
