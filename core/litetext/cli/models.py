@@ -1,4 +1,4 @@
-"""`litetext models`: the registry of checkpoints, and `models assemble`."""
+"""`litetext models`: the registry of checkpoints, `models assemble` and `models convert`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ def register(commands) -> None:
     assemble.add_argument("-o", "--out", required=True, help="the directory to write")
     assemble.add_argument("--force", action="store_true", help="write into a non-empty directory")
     assemble.set_defaults(run=run_assemble)
+    convert = model_actions.add_parser(
+        "convert", help="convert an original SAM3-LiteText / EfficientSAM3 (.pt) checkpoint into a folder litetext "
+                        "and transformers load")
+    convert.add_argument("checkpoint", metavar="CKPT", help="the original checkpoint (.pt)")
+    convert.add_argument("-o", "--out", required=True, help="the directory to write")
+    convert.add_argument("--tokenizer", metavar="DIR",
+                         help="a folder holding CLIP's tokenizer files (default: openai/clip-vit-base-patch32 from "
+                              "the hub)")
+    convert.add_argument("--force", action="store_true", help="write into a non-empty directory")
+    convert.set_defaults(run=run_convert)
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -59,4 +69,13 @@ def run_assemble(args: argparse.Namespace) -> int:
     print(f"litetext: wrote {composition.path}: {args.detector} with the tracker of {args.tracker} "
           f"({composition.tensors} tensors, {same}); load it with litetext.load({str(composition.path)!r})",
           file=sys.stderr)
+    return 0
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    """`litetext models convert`: an original checkpoint as a transformers folder, with one summary line."""
+    from ..models.convert import convert_checkpoint
+
+    report = convert_checkpoint(args.checkpoint, args.out, tokenizer=args.tokenizer, overwrite=args.force)
+    print(f"litetext: {report.summary()}; load it with litetext.load({report.out!r})", file=sys.stderr)
     return 0
