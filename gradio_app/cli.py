@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from litetext import LitetextError
 from litetext.cli.common import add_model_arguments, require_extra, warn_if_random
 
 
@@ -43,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="litetext")
     register(parser.add_subparsers())
     args = parser.parse_args(["app", *(sys.argv[1:] if argv is None else argv)])
-    return args.run(args)
+    try:
+        return args.run(args)
+    except LitetextError as error:  # as `litetext app` reports it
+        print(f"litetext: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ def api_segment_object(image: str | None, points: str, box: str, model: str, mul
     object_box = parse_box(box)
     if not point_list and object_box is None:
         raise gr.Error("Give at least one point '+ x, y' or a box 'x1, y1, x2, y2'.")
+    if not isinstance(multimask, (bool, type(None))):  # the checkbox hands over whatever JSON the caller sent
+        raise gr.Error(f"multimask must be true or false, not {multimask!r}.")
     picture = read_image(image, config)
     model = model or config.object_model
     check_offered(model, config)

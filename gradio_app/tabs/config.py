@@ -51,6 +51,9 @@ class AppConfig:
     work_dir: str | None = None
 
     def __post_init__(self) -> None:
+        frames = self.max_video_frames  # refused here, at start-up, not on every upload (`Engine.track` would)
+        if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
+            raise litetext.InputError(f"max_video_frames must be a whole number >= 1, not {frames!r}")
         offline = self.model in OFFLINE_MODELS
         if not self.models:
             if offline:

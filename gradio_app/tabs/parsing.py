@@ -21,6 +21,11 @@ def parse_prompts(text: str | None) -> list[str]:
     return litetext.split_prompts(text)
 
 
+#: A number as people type one: digits with an optional sign, point and exponent ("12", "-3.5", "1e3"); "nan" and
+#: "inf" too, so that the engine names them. Not what else `float` takes ("1_000", other scripts' digits).
+NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
+
+
 def parse_labelled(text: str | None, size: int, what: str, example: str,
                    signs: str = "+ (positive) or - (negative)") -> tuple[list[list[float]], list[int]]:
     """Lines (or ';'-separated items) of `size` pixel numbers, each optionally preceded by `+` (label 1, the
@@ -34,10 +39,7 @@ def parse_labelled(text: str | None, size: int, what: str, example: str,
         if line[0] in "+-":
             label, line = (1 if line[0] == "+" else 0), line[1:]
         numbers = [p for p in re.split(r"[,\s]+", line.strip().strip("()[]")) if p]
-        try:
-            item = [float(v) for v in numbers]
-        except ValueError:
-            item = []
+        item = [float(v) for v in numbers] if all(NUMBER.fullmatch(v) for v in numbers) else []
         if len(item) != size:
             count = {2: "two", 4: "four"}.get(size, str(size))
             raise gr.Error(f"{what} {line.strip()!r} must be {count} numbers '{example}', optionally preceded by "

@@ -41,8 +41,9 @@ def track_video(video: str | None, prompts_text: str, model: str, out_dir: str |
     try:
         frame_count = check_video(video, config)
         summary = run_tracking(model, video, prompts, str(out_dir), name, config)
-    except litetext.InvalidVideoError as error:  # named by its file name, not its server path
-        raise gr.Error(f"Cannot track the video: {error}".replace(str(video), Path(video).name)) from None
+    except litetext.LitetextError as error:  # files named by their names, not their server paths
+        message = str(error).replace(str(video), Path(video).name).replace(str(Path(out_dir)) + os.sep, "")
+        raise gr.Error(f"Cannot track the video: {message}") from None
     out = Path(out_dir)  # TrackWriter's file names
     return TrackedVideo(model, summary, str(out / f"{name}.overlay.mp4"), str(out / f"{name}.jsonl"),
                         str(out / f"{name}.summary.json"), frame_count,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,7 +76,8 @@ def parse_points(positive: str, negative: str = "") -> tuple[list[list[float]], 
     """Click points from the JSON strings ComfyUI core's SAM3 Detect reads (`positive_coords`, `negative_coords`,
     as the KJNodes Points Editor writes them): `[{"x": 120, "y": 80}, ...]` in pixels; `[[x, y], ...]` pairs
     too. Blank means no points. Returns (points, labels): positives labelled 1, then negatives labelled 0.
-    Raises `litetext.PromptError` naming the input for anything else."""
+    Raises `litetext.PromptError` naming the input for anything but pairs of JSON numbers; the numbers are
+    passed on as they are, for `Engine.segment_object` to check (outside the image, NaN, too large)."""
     positives = _points(positive, "positive_coords")
     negatives = _points(negative, "negative_coords")
     return positives + negatives, [1] * len(positives) + [0] * len(negatives)
@@ -85,8 +86,8 @@ def parse_points(positive: str, negative: str = "") -> tuple[list[list[float]], 
 def _points(text: str, name: str) -> list[list[float]]:
     if text is None or not str(text).strip():
         return []
-    try:
-        value = json.loads(text)
+    try:  # every JSON number a float, as JavaScript reads it: an integer too large for one is infinite
+        value = json.loads(text, parse_int=float)
     except (TypeError, ValueError) as error:
         raise litetext.PromptError(f"{name} is not JSON ({error}): write points as "
                                    '[{"x": 120, "y": 80}, ...] in pixels') from None
@@ -104,15 +105,17 @@ def _points(text: str, name: str) -> list[list[float]]:
         if not valid:
             raise litetext.PromptError(f'{name}: a point must be {{"x": number, "y": number}} (or [x, y]) in '
                                        f"pixels, not {_preview(point)}")
-        points.append([float(point[0]), float(point[1])])
+        points.append(list(point))
     return points
 
 
 def _xyxy(box) -> list[float]:
-    """A BOUNDING_BOX entry `{x, y, width, height}` (pixels) as `[x1, y1, x2, y2]`."""
-    try:
-        x, y, width, height = (float(box[key]) for key in ("x", "y", "width", "height"))
-    except (KeyError, TypeError, ValueError):
+    """A BOUNDING_BOX entry `{x, y, width, height}` (pixels) as `[x1, y1, x2, y2]`; text and booleans are not
+    numbers here (`float` would read "12" and True)."""
+    values = [box.get(key) for key in ("x", "y", "width", "height")] if isinstance(box, Mapping) else []
+    try:  # text and booleans are left out, so that four numbers are not found
+        x, y, width, height = (float(value) for value in values if not isinstance(value, (str, bytes, bool)))
+    except (TypeError, ValueError, OverflowError):
         raise litetext.BoxError(f"a box must be a dict of numbers x, y, width, height in pixels, not "
                                 f"{_preview(box)}") from None
     return [x, y, x + width, y + height]

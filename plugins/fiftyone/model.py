@@ -127,13 +127,15 @@ class Exemplars:
     box_labels: list[int]
 
     def pixel_boxes(self, image_size: tuple[int, int]) -> list[list[float]]:
-        """The boxes as pixel ``[x1, y1, x2, y2]``, clipped to the image (FiftyOne boxes may overshoot by a hair)."""
+        """The boxes as pixel ``[x1, y1, x2, y2]``, clipped to the image (FiftyOne boxes may overshoot by a hair);
+        a NaN or infinite coordinate is kept, for the engine to refuse rather than clip to the edge."""
         width, height = image_size
-        boxes = []
-        for x, y, w, h in self.boxes:
-            x1, y1 = min(max(x * width, 0.0), width), min(max(y * height, 0.0), height)
-            boxes.append([x1, y1, min(max((x + w) * width, x1), width), min(max((y + h) * height, y1), height)])
-        return boxes
+
+        def clip(value: float, limit: int) -> float:
+            return min(max(value, 0.0), limit) if math.isfinite(value) else value
+
+        return [[clip(x * width, width), clip(y * height, height), clip((x + w) * width, width),
+                 clip((y + h) * height, height)] for x, y, w, h in self.boxes]
 
 
 @dataclass
@@ -182,7 +184,8 @@ def read_prompt_value(value: Any, *, exemplar_boxes: bool = True) -> tuple[list[
 
     A string holds prompts separated by commas; a list holds prompts; a Classification or Classifications
     gives its labels; Detections give their labels, and (with `exemplar_boxes`) each label's boxes as its
-    exemplars, positive unless the detection's ``sam3_label`` (or ``sam_label``) is False.
+    exemplars, positive unless the detection's ``sam3_label`` (or ``sam_label``) is False. A detection without a
+    box, or with a label attribute other than True or False, is `litetext.BoxError`.
     """
     if value is None:
         return [], []
@@ -204,13 +207,36 @@ def read_prompt_value(value: Any, *, exemplar_boxes: bool = True) -> tuple[list[
         for detection in detections:
             prompt = " ".join(detection.label.split()) if detection.label and detection.label.strip() else None
             group = groups.setdefault(prompt, Exemplars(prompt, [], []))
-            group.boxes.append([float(v) for v in detection.bounding_box])
-            group.box_labels.append(0 if any(detection.get_field(a) is False for a in NEGATIVE_EXEMPLAR_ATTRIBUTES
-                                             if detection.has_field(a)) else 1)
+            group.boxes.append(_exemplar_box(detection))
+            group.box_labels.append(_exemplar_label(detection))
         return [], list(groups.values())
     raise litetext.PromptError(
         f"the prompt field holds a {type(value).__name__}: use a string, a list of strings, a Classification(s) "
         "or Detections")
+
+
+def _exemplar_box(detection: fol.Detection) -> list[float]:
+    """A prompt detection's relative ``[x, y, w, h]`` box, or `litetext.BoxError` when it has none."""
+    box = detection.bounding_box
+    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+        raise litetext.BoxError(f"the prompt field's {detection.label!r} detection has bounding_box {box!r}: an "
+                                "exemplar box is four relative numbers [x, y, width, height]")
+    return list(box)
+
+
+def _exemplar_label(detection: fol.Detection) -> int:
+    """1 for a positive exemplar, 0 for a negative one (``sam3_label`` or ``sam_label`` False); a value of those
+    attributes other than True or False is `litetext.BoxError` rather than a guess."""
+    for name in NEGATIVE_EXEMPLAR_ATTRIBUTES:
+        value = detection.get_field(name) if detection.has_field(name) else None
+        if value is None:
+            continue
+        if not isinstance(value, bool):
+            raise litetext.BoxError(f"the prompt field's {detection.label!r} detection has {name} {value!r}: it "
+                                    "must be True (a positive exemplar) or False (a negative one)")
+        return int(value)
+    return 1
 
 
 class PromptsFromConfig:

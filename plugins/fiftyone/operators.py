@@ -214,8 +214,8 @@ def build_options(params: dict, dataset, *, video: bool = False) -> SegmentOptio
         label_field=label_field,
         model=model,
         device=params.get("device") or "auto",
-        threshold=float(params.get("threshold", 0.5)),
-        mask_threshold=float(params.get("mask_threshold", 0.5)),
+        threshold=params.get("threshold", 0.5),  # as given: the engine names a bad one
+        mask_threshold=params.get("mask_threshold", 0.5),
         batch_size=int(params.get("batch_size") or 4),
         overwrite=params.get("existing", "skip") == "overwrite",
         semantic_field=f"{label_field}_semantic" if params.get("semantic") and not video else None,

@@ -9,6 +9,7 @@ FiftyOne's runs one pass per class.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,8 +50,7 @@ class LitetextVideoModelConfig(foc.Config):
         self.tracker = None if tracker in (None, "") else tracker if isinstance(tracker, bool) else str(tracker)
         self.confidence_thresh = _optional_fraction(d, "confidence_thresh")
         self.new_object_threshold = _optional_fraction(d, "new_object_threshold")
-        max_objects = self.parse_number(d, "max_objects", default=None)
-        self.max_objects = None if max_objects is None else int(max_objects)
+        self.max_objects = _optional_count(d, "max_objects")
         if self.prompt_field and self.prompt_field.startswith("frames."):
             raise ValueError(_SAMPLE_LEVEL_PROMPTS)
 
@@ -72,6 +72,18 @@ def _optional_fraction(d: Mapping[str, Any], key: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
         raise ValueError(f"{key} must be a number between 0 and 1, not {value!r}")
     return float(value)
+
+
+def _optional_count(d: Mapping[str, Any], key: str) -> int | None:
+    """`d[key]` if it is a whole number >= 1 (as `Engine.track` takes it; 3.0 is 3), None if unset; never
+    rounded."""
+    value = d.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or value < 1:
+        raise ValueError(f"{key} must be a whole number >= 1, not {value!r}")
+    return int(value)
 
 
 class LitetextVideoModel(PromptsFromConfig, fom.SamplesMixin, fom.Model):

@@ -130,6 +130,10 @@ def test_the_node_still_works_after_bad_inputs(model, pixels):
 
 @pytest.mark.parametrize(("boxes", "match"), [
     ("10, 10, 20, 20", "must be a BOUNDING_BOX value"),
+    (["1234"], "must be a BOUNDING_BOX value"),
+    ({"x": "1", "y": "2", "width": "30", "height": "40"}, "x, y, width, height"),  # float() would read them
+    ({"x": True, "y": 2, "width": 4, "height": 4}, "x, y, width, height"),
+    ({"x": 10 ** 400, "y": 2, "width": 4, "height": 4}, "x, y, width, height"),
     ({"x": 1, "y": 2}, "x, y, width, height"),
     ({"x": "left", "y": 0, "width": 4, "height": 4}, "x, y, width, height"),
     ([[{"x": 0, "y": 0, "width": 4, "height": 4}]] * 2, "2 lists of boxes for a batch of 1"),

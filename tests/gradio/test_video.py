@@ -94,5 +94,6 @@ def test_bad_videos_and_inputs_give_a_friendly_error_before_any_tracking(bad_vid
 
 
 def test_a_model_without_a_tracker_gives_a_friendly_error_naming_both_ways_to_get_one(clip, tmp_path, video_config):
-    with pytest.raises(gr.Error, match="no tracker.*tracker='sam3'"):
+    with pytest.raises(gr.Error, match="no tracker.*tracker='sam3'") as caught:
         friendly(track_video)(clip, "square", "tiny-random", tmp_path, video_config)
+    assert str(tmp_path) not in str(caught.value) and "kept in square.jsonl" in str(caught.value)  # no server path
