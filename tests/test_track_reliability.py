@@ -192,3 +192,16 @@ def test_resume_refuses_other_prompts_or_settings_naming_both(clip, tmp_path, ca
     assert "'max_frames': 3" in capsys.readouterr().err
     assert (out / "cat.jsonl").read_bytes() == before
     assert track(clip, "--out", out, "--resume", "--max-frames", "3") == 0  # the same run resumes
+
+
+def test_whole_numbers_given_as_floats_track_and_track_options_check_themselves(engine, photos):
+    frames = moving_cat(photos, count=2, gap=range(0))
+    assert len(list(engine.track(frames, PROMPTS, max_objects=2.0, max_frames=2.0, mode="stream"))) == 2
+    with pytest.raises(litetext.InputError, match="max_objects must be a whole number"):
+        litetext.TrackOptions(max_objects=-1)
+    assert litetext.TrackOptions(max_frames=3).as_kwargs()["max_frames"] == 3
+
+
+def test_a_long_value_in_a_message_is_cut_and_the_explanation_kept(engine, photos):
+    with pytest.raises(litetext.PromptError, match=r"\.\.\. must be two numbers x, y in pixels"):
+        engine.segment_object(photos[0], points=[[10**400, 5, 7]])

@@ -256,12 +256,11 @@ class Engine:
         `TrackOptions(...).as_kwargs()` gives these settings as one value.
         """
         prompts = normalize_prompts(prompts)
-        check_track_settings(threshold=threshold, new_object_threshold=new_object_threshold, max_objects=max_objects,
-                             start_frame=start_frame, max_frames=max_frames, mode=mode)
-        return self.video_pipeline().track(video, prompts, threshold=threshold,
-                                           new_object_threshold=new_object_threshold, max_objects=max_objects,
-                                           start_frame=start_frame, max_frames=max_frames, mode=mode,
-                                           local_kernels=local_kernels, progress=progress)
+        settings = check_track_settings(threshold=threshold, new_object_threshold=new_object_threshold,
+                                        max_objects=max_objects, start_frame=start_frame, max_frames=max_frames,
+                                        mode=mode)
+        return self.video_pipeline().track(video, prompts, **settings, local_kernels=local_kernels,
+                                           progress=progress)
 
     def video_pipeline(self) -> VideoPipeline:
         """The video pipeline (made on first use); raises `NoTrackerError` when this engine cannot track."""

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from .models.registry import DEFAULT_MODEL
+from .prompts import check_track_settings
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -48,7 +49,7 @@ class SegmentOptions:
 class TrackOptions:
     """`Engine.track`'s settings: detection `threshold`, `new_object_threshold` to start a track, `max_objects`
     (None: the checkpoint's), the frames to track (`start_frame`, at most `max_frames`) and the `mode`
-    ("auto", "stream" or "video")."""
+    ("auto", "stream" or "video"). Checked when made: a bad setting raises `InputError` naming it."""
 
     threshold: float | None = None
     new_object_threshold: float | None = None
@@ -56,6 +57,9 @@ class TrackOptions:
     start_frame: int = 0
     max_frames: int | None = None
     mode: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_track_settings(**asdict(self))  # a bad setting is refused where it is made, naming it
 
     def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `Engine.track`."""

@@ -91,9 +91,10 @@ TRACK_MODES = ("auto", "stream", "video")
 
 def check_track_settings(*, threshold: float | None = None, new_object_threshold: float | None = None,
                          max_objects: int | None = None, start_frame: int = 0, max_frames: int | None = None,
-                         mode: str = "auto") -> None:
+                         mode: str = "auto") -> dict[str, Any]:
     """`Engine.track`'s settings: thresholds in [0, 1] or None, `max_objects` and `max_frames` positive whole
-    numbers or None, `start_frame` a whole number >= 0, `mode` one of `TRACK_MODES`."""
+    numbers or None, `start_frame` a whole number >= 0, `mode` one of `TRACK_MODES`. Returns them with the whole
+    numbers as ints (3.0 is 3) and the thresholds as floats."""
     check_thresholds(0.5 if threshold is None else threshold, 0.5)
     if new_object_threshold is not None and not (_is_real(new_object_threshold)
                                                  and 0.0 <= new_object_threshold <= 1.0):
@@ -106,6 +107,11 @@ def check_track_settings(*, threshold: float | None = None, new_object_threshold
             raise InputError(f"{name} must be a whole number >= {least}, not {value!r}")
     if mode not in TRACK_MODES:
         raise InputError(f"mode must be one of {', '.join(TRACK_MODES)}, not {mode!r}")
+    whole = (lambda value: None if value is None else int(float(value)))  # noqa: E731
+    fraction = (lambda value: None if value is None else float(value))  # noqa: E731
+    return {"threshold": fraction(threshold), "new_object_threshold": fraction(new_object_threshold),
+            "max_objects": whole(max_objects), "start_frame": whole(start_frame), "max_frames": whole(max_frames),
+            "mode": mode}
 
 
 @dataclass(frozen=True)
@@ -196,7 +202,7 @@ def _items(values: Any, name: str, error: type[InputError]) -> list[Any]:
     if values is None:
         return []
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
-        raise error(f"{name} must be a list, not {type(values).__name__} {values!r}"[:200])
+        raise error(f"{name} must be a list, not {type(values).__name__} {_shown(values)}")
     return list(values)
 
 
@@ -204,10 +210,10 @@ def _numbers(item: Any, count: int, name: str, shape: str, error: type[InputErro
     """`count` finite real numbers from one point or box, or `error` naming it."""
     values = _items(item, name, error) if not isinstance(item, (str, bytes)) else None
     if values is None or len(values) != count or not all(_is_real(v) for v in values):
-        raise error(f"{name} {item!r} must be {shape}"[:300])
+        raise error(f"{name} {_shown(item)} must be {shape}")
     numbers = [float(v) for v in values]
     if not all(math.isfinite(v) for v in numbers):
-        raise error(f"{name} {item!r} has a NaN or infinite coordinate")
+        raise error(f"{name} {_shown(item)} has a NaN or infinite coordinate")
     return numbers
 
 
@@ -217,7 +223,13 @@ def _labels(labels: Any, count: int, name: str, meaning: str, of: str, error: ty
         return [1] * count
     values = _items(labels, name, error)
     if not all(_is_whole(v) and float(v) in (0.0, 1.0) for v in values):
-        raise error(f"{name} must be {meaning}, got {values!r}"[:300])
+        raise error(f"{name} must be {meaning}, got {_shown(values)}")
     if len(values) != count:
         raise error(f"{count} {of} but {len(values)} {name}")
     return [int(float(v)) for v in values]
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """`repr(value)`, cut to `limit` characters: messages name the value without drowning what they explain."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
