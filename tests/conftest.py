@@ -18,7 +18,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = sorted((REPO / "examples" / "images").glob("*.jpg"))
-ARCHITECTURES = ("litetext", "sam3")
+#: The tiny checkpoints every equivalence test runs on: LiteText (ViT + MobileCLIP-style text), SAM3 (ViT + CLIP
+#: text), and EfficientSAM3 (a student trunk in place of the ViT).
+ARCHITECTURES = ("litetext", "sam3", "student")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -44,7 +46,14 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     from litetext.testing import build_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("checkpoints")
-    return {arch: build_tiny_checkpoint(root / arch, architecture=arch) for arch in ARCHITECTURES}
+    from litetext.testing import TINY_STUDENT_TRUNK
+
+    def build(arch: str) -> Path:
+        if arch == "student":
+            return build_tiny_checkpoint(root / arch, student=TINY_STUDENT_TRUNK)
+        return build_tiny_checkpoint(root / arch, architecture=arch)
+
+    return {arch: build(arch) for arch in ARCHITECTURES}
 
 
 @pytest.fixture(scope="session")

@@ -50,5 +50,5 @@ def test_bench_measures_a_smaller_size_against_the_full_size_on_the_same_weights
     report = run_bench(model=str(checkpoints["litetext"]), device="cpu", images=1, size=(160, 120), prompts=2,
                        image_size=56, reference_size=112, log=lambda line: None)
     assert report.inexact and report.settings["image_size"] == 56 and report.settings["reference_size"] == 112
-    assert "at 56 px" in report.table() and "baselines float32 at 112 px" in report.table()
+    assert "float32 at 56 px against the float32 at 112 px reference" in report.table()
     assert 0.0 <= report.agreement.recall <= 1.0

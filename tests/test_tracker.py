@@ -136,3 +136,22 @@ def test_engine_without_tracker_names_both_ways_to_get_one(cat, engine_for):
         engine.segment_object(cat, **CLICK)
     message = str(raised.value)
     assert "\n" not in message and "tracker='sam3'" in message and "litetext models assemble" in message
+
+
+def test_a_student_detector_composed_with_sam3s_tracker_answers_clicks_like_the_tracker_on_the_student(
+        cat, checkpoints, tracker_checkpoints):
+    """EfficientSAM3 shares its student trunk with SAM3's tracker, as upstream does: the click equals
+    `Sam3TrackerModel` whose image encoder runs the student trunk, and the composition warns about nothing."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 'the ViTs differ' warning: a student replaces the ViT by design
+        engine = litetext.load(str(checkpoints["student"]), device="cpu", dtype="fp32",
+                               tracker=str(tracker_checkpoints["video"]))
+    reference = TrackerReference(tracker_checkpoints["video"])
+    reference.model.vision_encoder.backbone = engine.model.vision_encoder.backbone
+    for case in ("one click", "box and clicks"):
+        result = engine.segment_object(cat, **CASES[case])
+        expected = reference.segment(cat, **CASES[case])
+        assert np.array_equal(result.masks, expected["masks"])
+        np.testing.assert_array_equal(result.scores, expected["scores"])

@@ -223,3 +223,11 @@ def test_zero_frames_changing_sizes_and_empty_prompts_are_refused(video_engine, 
 def test_engine_without_tracker_cannot_track(engine_for, frames):
     with pytest.raises(litetext.NoTrackerError):
         engine_for("litetext").track(frames, ["cat"])
+
+
+def test_a_student_detector_with_sam3s_tracker_tracks_a_video(checkpoints, tracker_checkpoints, frames):
+    engine = litetext.load(str(checkpoints["student"]), device="cpu", dtype="fp32",
+                           tracker=str(tracker_checkpoints["video"]))
+    tracked = list(engine.track(frames[:4], ["cat"], mode="stream", max_objects=4))
+    assert [t.index for t in tracked] == [0, 1, 2, 3]
+    assert all(len(t.result.object_ids) == len(t.result) for t in tracked)

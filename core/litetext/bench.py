@@ -29,7 +29,10 @@ from typing import Any
 import numpy as np
 
 ONNX_RUN, ONNX_REPROMPT = "litetext (onnx)", "re-prompt (onnx, cached)"
-RANDOM_VARIANTS = {"random-s0": "s0", "random-s1": "s1", "random-l": "l", "random-sam3": "sam3"}
+#: Full-size random architectures by bench name: (text variant, student image trunk or None for SAM3's ViT-H).
+RANDOM_VARIANTS = {"random-s0": ("s0", None), "random-s1": ("s1", None), "random-l": ("l", None),
+                   "random-sam3": ("sam3", None), "random-ev-m": ("s0", "EV-M"), "random-rv-m": ("s0", "RV-M"),
+                   "random-tv-m": ("s0", "TV-M")}
 PROMPTS = ["person", "car", "dog", "bicycle", "traffic light", "bus", "tree", "window", "wheel", "road",
            "sky", "building", "cat", "chair", "bottle", "cup"]
 
@@ -87,6 +90,8 @@ class BenchReport:
     onnx_agreement: Agreement | None = None  # the ONNX engine against the naive loop, with --backend onnx
     #: Whether the click's mask equalled the naive tracker's (None: no click workload).
     clicks_agree: bool | None = None
+    #: ms of each stage for one image and its prompts on the PyTorch engine (trunk, neck, text, heads).
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def inexact(self) -> bool:
@@ -103,7 +108,7 @@ class BenchReport:
         ours, theirs = str(s.get("dtype")), str(s.get("reference_dtype", s.get("dtype")))
         if s.get("reference_size", s.get("image_size")) != s.get("image_size"):
             ours, theirs = f"{ours} at {s['image_size']} px", f"{theirs} at {s['reference_size']} px"
-        return f"litetext {ours}, baselines {theirs}"
+        return f"{ours} against the {theirs} reference"
 
     def get(self, name: str) -> Measurement | None:
         return next((m for m in self.measurements if m.name == name), None)
@@ -150,6 +155,7 @@ class BenchReport:
                 "recall": self.onnx_agreement.recall},
             "ratios": self.ratios(),
             "clicks_agree": self.clicks_agree,
+            "stages_ms": self.stages,
         }
 
     def table(self) -> str:
@@ -164,7 +170,7 @@ class BenchReport:
         a = self.agreement
         if a is not None and self.inexact:
             lines.append("")
-            lines.append(f"Inexact mode ({self.mode}): found {a.matched_instances} of {a.instances_reference} "
+            lines.append(f"Inexact mode, {self.mode}: found {a.matched_instances} of {a.instances_reference} "
                          f"reference instances ({a.recall:.1%}) plus {a.instances_litetext - a.matched_instances} "
                          f"others; mean mask IoU of the pairs {a.mean_mask_iou:.4f}, max score diff "
                          f"{a.max_score_difference:.2e}")
@@ -174,6 +180,9 @@ class BenchReport:
                          f"max score diff {a.max_score_difference:.2e}, max box diff {a.max_box_difference:.2e} px, "
                          f"mean mask IoU {a.mean_mask_iou:.4f}, masks identical: {a.identical_masks} -> "
                          f"{'same instances' if a.same_instances else 'DIFFERENT INSTANCES'}")
+        if self.stages:
+            split = ", ".join(f"{name} {ms:,.0f} ms" for name, ms in self.stages.items())
+            lines.append(f"Stages of one image with its prompts (PyTorch): {split}")
         if self.clicks_agree is not None:
             same = "identical mask" if self.clicks_agree else "MASKS DIFFER"
             lines.append(f"Click against the naive tracker: {same}")
@@ -284,7 +293,8 @@ def run_bench(
         from .models.random_weights import build_full_size_random_model, build_full_size_random_tracker
 
         log(f"building a full-size random {model} model (cost does not depend on trained weights)...")
-        network, processor = build_full_size_random_model(RANDOM_VARIANTS[model], dtype=baseline_precision[1],
+        variant, student = RANDOM_VARIANTS[model]
+        network, processor = build_full_size_random_model(variant, student=student, dtype=baseline_precision[1],
                                                           device=resolved_device)
         tracker = build_full_size_random_tracker(network, dtype=baseline_precision[1], device=resolved_device)
     else:
@@ -356,6 +366,7 @@ def run_bench(
         item.result for item in engine.segment_batch(pictures, prompt_list, batch_size=batch_size,
                                                      threshold=threshold)])
     measure("re-prompt (litetext, cached)", 1, lambda: engine.segment(pictures[0], "fresh prompt", threshold=threshold))
+    report.stages = _stage_split(engine, pictures[0], prompt_list)
     if baselines:
         report.agreement = _agreement(reference, results)
     if engine.has_tracker:
@@ -441,6 +452,33 @@ def _onnx_export(model: str, network: Any, processor: Any, quantize: str | None,
 
     return cached_export(model, "int8" if quantize else "fp32", network=network, processor=processor,
                          image_size=image_size, log=log)
+
+
+def _stage_split(engine, picture, prompt_list: list[str]) -> dict[str, float]:
+    """ms of each stage for one image and its prompts on a warm PyTorch engine: the image trunk (ViT-H or a
+    student with its projection head), the FPN neck, the text encoder (prompts not cached) and the heads (DETR
+    encoder and decoder, mask decoder; one call per prompt unless batched)."""
+    import torch
+
+    model = engine.model
+    pixels = engine.images.pixel_values(picture).to(engine.device, engine.vision_dtype)
+
+    def timed(work: Callable[[], Any]) -> tuple[Any, float]:
+        engine.runtime.synchronize()
+        started = time.perf_counter()
+        value = work()
+        engine.runtime.synchronize()
+        return value, (time.perf_counter() - started) * 1e3
+
+    with torch.inference_mode():
+        _, trunk = timed(lambda: model.vision_encoder.backbone(pixels))
+        _, vision = timed(lambda: model.vision_encoder(pixels))
+        engine.text_cache.clear()
+        embeddings, text = timed(lambda: engine.encode_text(prompt_list))
+        features = engine.encode_image(picture)
+        _, heads = timed(lambda: engine.decode(features, embeddings))
+    return {"trunk": round(trunk, 1), "neck": round(max(0.0, vision - trunk), 1), "text": round(text, 1),
+            "heads": round(heads, 1)}
 
 
 def _photos(count: int, size: tuple[int, int]):
@@ -637,7 +675,8 @@ def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto",
 
         log(f"building a full-size random {model} model with SAM3's tracker (cost does not depend on weights)...")
         vision_dtype, text_dtype = resolve_dtypes(dtype, resolved_device)
-        network, processor = build_full_size_random_model(RANDOM_VARIANTS[model], dtype=text_dtype,
+        variant, student = RANDOM_VARIANTS[model]
+        network, processor = build_full_size_random_model(variant, student=student, dtype=text_dtype,
                                                           device=resolved_device)
         image_tracker, config, video_tracker = build_full_size_random_video_tracker(network, dtype=text_dtype,
                                                                                     device=resolved_device)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .models.random_weights import (
     TINY_IMAGE_SIZE,
+    TINY_STUDENT_TRUNK,
     TRACKER_WIDTH,
     build_full_size_random_model,
     build_full_size_random_student_model,
@@ -16,7 +17,7 @@ from .models.random_weights import (
     build_tiny_video_checkpoint,
 )
 
-__all__ = ["TINY_IMAGE_SIZE", "TRACKER_WIDTH", "build_full_size_random_model", "build_full_size_random_student_model",
-           "build_full_size_random_tracker",
+__all__ = ["TINY_IMAGE_SIZE", "TINY_STUDENT_TRUNK", "TRACKER_WIDTH", "build_full_size_random_model",
+           "build_full_size_random_student_model", "build_full_size_random_tracker",
            "build_full_size_random_video_tracker", "build_tiny_checkpoint", "build_tiny_composed_checkpoint",
            "build_tiny_video_checkpoint"]

@@ -152,3 +152,18 @@ def test_segment_command_runs_an_export_directory(onnx_export, photos, tmp_path)
     assert main(["segment", str(photos[0]), "-p", "cat", "--model", str(onnx_export), "--out", str(out),
                  "--no-overlays"]) == 0
     assert json.loads((out / "coco.json").read_text())["annotations"]
+
+
+def test_a_student_model_exports_and_runs_on_onnx_runtime_like_the_pipeline(checkpoints, reference_for, photos,
+                                                                            tmp_path):
+    """EfficientSAM3 (a student trunk in place of the ViT) through the same export and runtime."""
+    from litetext.cli import main
+
+    out = tmp_path / "student"
+    assert main(["export", str(checkpoints["student"]), "--format", "onnx", "--out", str(out)]) == 0
+    engine = litetext.load(str(out))
+    assert engine.info.backend == "onnx"
+    image = Image.open(photos[0]).convert("RGB")
+    result = engine.segment(image, PROMPTS[:2], threshold=0.3)
+    for k, prompt in enumerate(PROMPTS[:2]):
+        assert_close_instances(result, k, reference_for("student").segment(image, prompt, threshold=0.3))

@@ -43,14 +43,19 @@ def run_models(args: argparse.Namespace) -> int:
 
         print(json.dumps([asdict(s) for s in specs], indent=2))
         return 0
-    rows = [("alias", "checkpoint", "text encoder", "params", "ctx", "tracker", "status")]
+    from ..models.checkpoints import is_converted
+
+    rows = [("alias", "checkpoint", "image encoder", "params", "text encoder", "params", "ctx", "tracker", "status")]
     for s in specs:
         status = "verified" if s.verified else "unverified"
         if s.repo_id is None and not s.alias.startswith("tiny-random"):
             status = "not published"
+        if s.original_file is not None:
+            status += ", converted" if is_converted(s.alias) else ", converts on first use"
+        image_params = "-" if s.image_encoder_params_m is None else f"{s.image_encoder_params_m:g}M"
         rows.append((s.alias, s.repo_id or ("(built locally)" if s.alias.startswith("tiny") else "-"),
-                     s.text_encoder, f"{s.text_encoder_params_m:g}M", str(s.context_length),
-                     "yes" if s.has_tracker else "-", status))
+                     s.image_encoder, image_params, s.text_encoder, f"{s.text_encoder_params_m:g}M",
+                     str(s.context_length), "yes" if s.has_tracker else "-", status))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

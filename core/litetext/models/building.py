@@ -85,10 +85,12 @@ def tracker_for(detector: Any, checkpoint: str, tracker: str | os.PathLike | boo
     else:
         source = resolve_checkpoint(tracker)
     model = load_tracker(source, device, dtype, vision_dtype)
-    if source != checkpoint:  # within one sam3_video checkpoint both read the same ViT weights
+    same_kind = type(detector.vision_encoder.backbone) is type(model.vision_encoder.backbone)
+    if source != checkpoint and same_kind:  # within one sam3_video checkpoint both read the same ViT weights
         difference = vision_backbone_difference(detector.vision_encoder.backbone.state_dict(),
                                                 model.vision_encoder.backbone.state_dict())
         warn_if_different(difference, checkpoint, source)
+    # A student trunk (EfficientSAM3) takes the ViT's place for the tracker too, as upstream shares it.
     model.vision_encoder.backbone = detector.vision_encoder.backbone  # one ViT in memory, one pass per image
     return model, source
 

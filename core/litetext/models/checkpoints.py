@@ -25,13 +25,16 @@ def cache_dir() -> Path:
 def resolve_checkpoint(model: str | os.PathLike) -> str:
     """Turn an alias, hub id or local directory into what `from_pretrained` takes.
 
-    The tiny-random aliases build their checkpoint in `cache_dir()` on first use.
+    The tiny-random aliases build their checkpoint in `cache_dir()` on first use; aliases of models published
+    only as original `.pt` files (EfficientSAM3's `ev-m`, `rv-m`, `tv-m`) download and convert it there once.
     """
     name = os.fspath(model)
     if name in TINY_RANDOM_ALIASES:
         return str(_tiny_random_checkpoint(name))
     spec = MODELS.get(name)
     if spec is not None:
+        if spec.original_file is not None:
+            return str(_converted_checkpoint(spec))
         if spec.repo_id is None:
             raise ModelNotFoundError(f"model {name!r}: {spec.note}")
         return spec.repo_id
@@ -164,6 +167,8 @@ def _tiny_random_checkpoint(alias: str) -> Path:
             random_weights.build_tiny_video_checkpoint(staging)
         elif alias == "tiny-random-tracker":
             random_weights.build_tiny_composed_checkpoint(staging, _tiny_random_checkpoint("tiny-random-video"))
+        elif alias == "tiny-random-student":
+            random_weights.build_tiny_checkpoint(staging, student=random_weights.TINY_STUDENT_TRUNK)
         else:
             random_weights.build_tiny_checkpoint(staging, architecture="sam3" if alias.endswith("sam3") else "litetext")
         try:
@@ -172,4 +177,29 @@ def _tiny_random_checkpoint(alias: str) -> Path:
             import shutil
 
             shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def is_converted(alias: str) -> bool:
+    """Whether the model of `alias`, published as an original `.pt`, is already converted in litetext's cache."""
+    return export_format(cache_dir() / "converted" / f"{alias}-v1") == "litetext-converted"
+
+
+def _converted_checkpoint(spec) -> Path:
+    """The transformers folder of a model published as an original `.pt` (`spec.original_file` in
+    `spec.repo_id`): downloaded and converted into `cache_dir()` on first use (`litetext models convert`)."""
+    path = cache_dir() / "converted" / f"{spec.alias}-v1"
+    if is_converted(spec.alias):
+        return path
+    from huggingface_hub import hf_hub_download
+
+    from .convert import convert_checkpoint
+
+    try:
+        original = hf_hub_download(spec.repo_id, spec.original_file)
+    except Exception as error:
+        raise ModelNotFoundError(
+            f"model {spec.alias!r}: cannot download {spec.original_file} from {spec.repo_id} ({type(error).__name__}); "
+            f"download it yourself and run: litetext models convert FILE --out DIR, then pass DIR") from None
+    convert_checkpoint(original, path)
     return path

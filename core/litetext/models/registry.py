@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: SAM3's ViT-H with its FPN neck, counted on transformers' Sam3VisionModel (446.2M trunk + 7.8M neck).
+VIT_H_PARAMS_M = 454.0
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -24,6 +27,12 @@ class ModelSpec:
     verified: bool
     note: str = ""
     has_tracker: bool = False
+    #: The image encoder: SAM3's ViT-H, or an EfficientSAM3 student trunk.
+    image_encoder: str = "SAM3 ViT-H"
+    #: Parameters of the image encoder (trunk, projection head and FPN neck), in millions; None for tiny ones.
+    image_encoder_params_m: float | None = VIT_H_PARAMS_M
+    #: For a model published only as an original `.pt`: its path in `repo_id`, converted on first use.
+    original_file: str | None = None
 
 
 _NO_HF = (
@@ -32,6 +41,12 @@ _NO_HF = (
 )
 
 _TINY = "built locally on first use; random weights, its masks are meaningless"
+
+_TINY_VIT = {"image_encoder": "tiny ViT", "image_encoder_params_m": None}
+
+_EFFICIENT = ("EfficientSAM3: a distilled student trunk in place of SAM3's ViT-H (pip install "
+              "\"litetext[efficient]\"); its original .pt is downloaded and converted into litetext's cache on first "
+              "use (file name unverified)")
 
 MODELS: dict[str, ModelSpec] = {
     spec.alias: spec
@@ -49,19 +64,32 @@ MODELS: dict[str, ModelSpec] = {
                   "gated: accept the licence on the hub and log in (hf auth login); a sam3_video checkpoint, "
                   "so it brings SAM3's tracker too", has_tracker=True),
         ModelSpec("tiny-random", None, "litetext", "tiny random (tests and offline demos)", 0.1, 16, True,
-                  _TINY),
+                  _TINY, **_TINY_VIT),
         ModelSpec("tiny-random-sam3", None, "sam3", "tiny random CLIP (tests and offline demos)", 0.1, 32, True,
-                  _TINY),
+                  _TINY, **_TINY_VIT),
         ModelSpec("tiny-random-video", None, "sam3", "tiny random CLIP + tracker (offline stand-in for sam3)",
-                  0.1, 32, True, _TINY + "; the sam3_video layout of facebook/sam3", has_tracker=True),
+                  0.1, 32, True, _TINY + "; the sam3_video layout of facebook/sam3", has_tracker=True, **_TINY_VIT),
+        ModelSpec("ev-m", "Simon7108528/EfficientSAM3", "litetext", "MobileCLIP-S0", 42.5, 16, False,
+                  _EFFICIENT, image_encoder="EfficientViT-b1 (student)", image_encoder_params_m=22.15,
+                  original_file="efficientsam3_ft/efficientsam3_efficientvit.pt"),
+        ModelSpec("rv-m", "Simon7108528/EfficientSAM3", "litetext", "MobileCLIP-S0", 42.5, 16, False,
+                  _EFFICIENT, image_encoder="RepViT-m1.1 (student)", image_encoder_params_m=25.54,
+                  original_file="efficientsam3_ft/efficientsam3_repvit.pt"),
+        ModelSpec("tv-m", "Simon7108528/EfficientSAM3", "litetext", "MobileCLIP-S0", 42.5, 16, False,
+                  _EFFICIENT, image_encoder="TinyViT-11m (student)", image_encoder_params_m=28.25,
+                  original_file="efficientsam3_ft/efficientsam3_tinyvit.pt"),
+        ModelSpec("tiny-random-student", None, "litetext", "tiny random LiteText with a student trunk (offline)",
+                  0.1, 16, True, _TINY + "; an EfficientViT-b0 student trunk in place of the ViT (needs timm)",
+                  image_encoder="EfficientViT-b0 (student, tiny)", image_encoder_params_m=None),
         ModelSpec("tiny-random-tracker", None, "litetext", "tiny random LiteText + SAM3 tracker (offline)", 0.1,
                   16, True, _TINY + "; a LiteText detector composed with tiny-random-video's tracker",
-                  has_tracker=True),
+                  has_tracker=True, **_TINY_VIT),
     )
 }
 
 DEFAULT_MODEL = "s0-16"
-TINY_RANDOM_ALIASES = ("tiny-random", "tiny-random-sam3", "tiny-random-video", "tiny-random-tracker")
+TINY_RANDOM_ALIASES = ("tiny-random", "tiny-random-sam3", "tiny-random-video", "tiny-random-tracker",
+                       "tiny-random-student")
 
 
 def list_models() -> list[ModelSpec]:
