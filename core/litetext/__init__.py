@@ -58,6 +58,7 @@ _LAZY = {
     "open_video": "videos",
     "VideoWriter": "videos",
     "assemble": "models.building",
+    "convert_checkpoint": "models.convert",
     "Composition": "models.compose",
 }
 
@@ -65,7 +66,7 @@ __all__ = [
     "__version__", "DEFAULT_MODEL", "MODELS", "ModelSpec", "list_models", "SegmentOptions", "TrackOptions",
     "LitetextError", "InputError", "InvalidImageError", "ImageTooLargeError", "PromptError", "BoxError",
     "ModelError", "ModelNotFoundError", "UnsafeCheckpointError", "NoTrackerError", "OutputError", "assemble",
-    "Composition",
+    "Composition", "convert_checkpoint",
     "InvalidVideoError", "TrackedFrame", "open_video", "VideoWriter", "TrackWriter", "TrackSummary", "read_tracks",
     "track_to_files",
     "load", "loaded_engines", "Engine", "BatchItem", "EngineInfo", "normalize_prompts", "split_prompts",
@@ -86,6 +87,7 @@ if TYPE_CHECKING:
     from .loader import load, loaded_engines
     from .models.building import assemble
     from .models.compose import Composition
+    from .models.convert import convert_checkpoint
     from .pipelines.image import BatchItem
     from .pipelines.video import TrackedFrame
     from .prompts import normalize_prompts, split_prompts

@@ -24,6 +24,9 @@ ZOO_MODELS = {
     "litetext/sam3-litetext-l-16": "l-16",
     "litetext/sam3": "sam3",
     "litetext/sam3-litetext-tiny-random": "tiny-random",
+    "litetext/efficientsam3-ev-m": "ev-m",
+    "litetext/efficientsam3-rv-m": "rv-m",
+    "litetext/efficientsam3-tv-m": "tv-m",
 }
 
 #: Label types whose labels can be each sample's prompts (`LitetextModelConfig.prompt_field`).
@@ -33,13 +36,18 @@ PROMPT_FIELD_KINDS = ("Detections", "Detection", "Classification", "Classificati
 def download_model(model_name: str, model_path: str) -> None:
     """Fetch the checkpoint of zoo model `model_name` into the directory `model_path`.
 
-    The tiny random model has nothing to fetch: litetext builds it in its own cache on first use.
+    The tiny random model has nothing to fetch: litetext builds it in its own cache on first use. A model published
+    as an original `.pt` (EfficientSAM3) is downloaded and converted into `model_path`.
     """
     alias = zoo_alias(model_name)
     path = Path(model_path)
-    path.mkdir(parents=True, exist_ok=True)
     spec = litetext.MODELS[alias]
-    if spec.repo_id is not None:
+    if spec.original_file is not None:
+        from huggingface_hub import hf_hub_download
+
+        litetext.convert_checkpoint(hf_hub_download(spec.repo_id, spec.original_file), path, overwrite=True)
+    path.mkdir(parents=True, exist_ok=True)
+    if spec.repo_id is not None and spec.original_file is None:
         from huggingface_hub import snapshot_download
 
         snapshot_download(spec.repo_id, local_dir=path)
