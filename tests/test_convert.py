@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ import litetext
 from litetext.errors import ModelError
 from litetext.models import convert
 from litetext.models.random_weights import TINY_IMAGE_SIZE, _tiny_detector_config, build_tiny_checkpoint
+from tests.efficientsam3_upstream import BOX
 
 
 @pytest.fixture(scope="session")
@@ -175,7 +178,8 @@ def test_cli_convert_prints_one_summary_line(tmp_path, tokenizer_dir, capsys):
     assert len(errors) == 1 and errors[0].startswith("litetext: error:")
 
 
-@pytest.mark.parametrize("trunk", ["efficientvit_b0", "repvit_m0_9", "tiny_vit_5m"])
+@pytest.mark.parametrize("trunk", ["efficientvit_b0", "efficientvit_b1", "efficientvit_b2", "repvit_m0_9",
+                                   "repvit_m1_1", "repvit_m2_3", "tiny_vit_5m", "tiny_vit_11m", "tiny_vit_21m"])
 def test_student_trunk_round_trip_keeps_every_weight(trunk, tmp_path, tokenizer_dir):
     pytest.importorskip("timm")
     from transformers import Sam3LiteTextModel
@@ -196,10 +200,79 @@ def test_student_trunk_round_trip_keeps_every_weight(trunk, tmp_path, tokenizer_
     _assert_same_state(model.state_dict(), Sam3LiteTextModel.from_pretrained(tmp_path / "out").state_dict())
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("LITETEXT_EFFICIENTSAM3_SRC"),
-                    reason="set LITETEXT_EFFICIENTSAM3_SRC to an upstream efficientsam3 checkout")
-def test_converted_model_matches_upstream_efficientsam3():  # pragma: no cover - developer check
-    pytest.skip("not written yet: compare vision, text features and detections with build_efficientsam3_image_model")
+                    reason="set LITETEXT_EFFICIENTSAM3_SRC to a checkout of github.com/SimonZeng7108/efficientsam3")
+@pytest.mark.parametrize("trunk", ["efficientvit_b1", "repvit_m1_1", "tiny_vit_11m"])
+def test_converted_model_matches_upstream_efficientsam3(trunk, tmp_path, tokenizer_dir):
+    """Upstream's full-size model with random weights, converted, computes what upstream computes on a photo.
+
+    Compared where the ports agree (docs/models.md): the FPN levels; the text features of a prompt that fills the
+    context, and of a short one when transformers' text encoder is not given the padding mask (the original attends
+    over padding); and with text plus a box (text alone, the original appends the geometry encoder's CLS token and
+    transformers does not), every query's score, box and mask. The tokens are upstream's: the converted folder
+    holds the tests' tiny tokenizer, so only token ids cross over.
+
+    Measured on CPU (FPN, text and mask logits: largest difference / largest value; scores and boxes: absolute):
+
+    | trunk | FPN levels | full text | short text | mask logits | scores | boxes |
+    |---|---|---|---|---|---|---|
+    | efficientvit_b1 | 0 (bit-exact) | 2.9e-7 | 5.6e-7 | 2.7e-6 | 8.9e-8 | 5.7e-7 |
+    | repvit_m1_1 | 0 (bit-exact) | 5.9e-7 | 4.5e-7 | 2.8e-6 | 1.2e-7 | 3.3e-7 |
+    | tiny_vit_11m | 7.7e-7 | 3.9e-7 | 5.5e-7 | 3.2e-6 | 6.0e-8 | 4.8e-7 |
+    """
+    from transformers import Sam3LiteTextModel
+    from transformers.models.sam3_lite_text.modeling_sam3_lite_text import box_cxcywh_to_xyxy
+
+    from tests.conftest import REPO
+
+    pytest.importorskip("timm")
+    # Upstream in a process of its own: its RepViT and TinyViT modules re-register timm's model names.
+    finished = subprocess.run([sys.executable, "-m", "tests.efficientsam3_upstream",
+                               os.environ["LITETEXT_EFFICIENTSAM3_SRC"], trunk, str(tmp_path)],
+                              capture_output=True, text=True, cwd=REPO)
+    assert finished.returncode == 0, finished.stderr[-4000:]
+    report = convert.convert_checkpoint(tmp_path / "original.pt", tmp_path / "out", tokenizer=tokenizer_dir)
+    assert (report.variant, report.image_trunk, report.context_length) == ("efficientsam3", trunk, 16)
+    assert not report.filled
+    upstream = torch.load(tmp_path / "upstream.pt")
+    model = Sam3LiteTextModel.from_pretrained(tmp_path / "out").eval()
+
+    tokens, padding = upstream["full_tokens"], upstream["full_text_padding"]
+    assert not padding.any(), "the long prompt should fill the context"
+    with torch.no_grad():
+        vision = model.get_vision_features(upstream["pixels"])
+        full_text = model.get_text_features(tokens, attention_mask=torch.ones_like(tokens)).pooler_output[0]
+        short_text = model.get_text_features(upstream["short_tokens"]).pooler_output[0]  # unmasked, as upstream
+        found = model(vision_embeds=vision, input_ids=tokens, attention_mask=torch.ones_like(tokens),
+                      input_boxes=torch.tensor([[BOX]]), input_boxes_labels=torch.tensor([[1]]))
+
+    differences = {f"fpn{level}": _relative(expected, vision.fpn_hidden_states[level])
+                   for level, expected in enumerate(upstream["fpn"])}  # the 4th, 0.5x level is dropped upstream
+    differences.update(full_text=_relative(upstream["full_text"], full_text),
+                       short_text=_relative(upstream["short_text"], short_text),
+                       masks=_relative(upstream["masks"], found.pred_masks[0]))
+    expected_scores = upstream["logits"].sigmoid() * upstream["presence"].sigmoid()
+    scores = found.pred_logits[0].sigmoid() * found.presence_logits[0].sigmoid()
+    differences.update(scores=(expected_scores - scores).abs().max().item(),
+                       boxes=(box_cxcywh_to_xyxy(upstream["boxes_cxcywh"]) - found.pred_boxes[0]).abs().max().item())
+    print(trunk, {name: f"{value:.1e}" for name, value in differences.items()})
+    # Random weights that ignored their input would pass any comparison: the queries' scores and boxes must differ.
+    assert expected_scores.max() - expected_scores.min() > 1e-4 and upstream["boxes_cxcywh"].std(0).min() > 0.01
+    # Float32 through the same operations in another order (fused attention, TinyViT's attention in timm): each
+    # tolerance is over ten times the largest difference measured, and far under what a wrong weight gives (masking
+    # the short prompt's padding alone changes its text features by about half their largest value). The scores of
+    # random weights spread over 5e-4 to 9e-4 (a spread is asserted above): 1e-5 is a fiftieth of that.
+    assert max(differences[name] for name in differences if name.startswith("fpn")) <= 1e-5, differences
+    assert max(differences["full_text"], differences["short_text"]) <= 1e-5, differences
+    assert differences["masks"] <= 1e-4, differences  # mask logits: relative to their largest value
+    assert differences["scores"] <= 1e-5 and differences["boxes"] <= 1e-5, differences  # absolute, boxes in [0, 1]
+
+
+def _relative(expected: torch.Tensor, found: torch.Tensor) -> float:
+    """Largest difference relative to the largest value of `expected`."""
+    assert expected.shape == found.shape, (expected.shape, found.shape)
+    return ((expected - found).abs().max() / expected.abs().max()).item()
 
 
 def test_a_converted_folder_whose_weights_changed_in_place_is_refused_naming_the_file(converted, tmp_path,
