@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 
 from ..errors import LitetextError
 from ..version import __version__
-from . import bench, export, info, models, segment, track
+from . import bench, export, info, models, segment, track, web
 
 #: The entry-point group adapters register their commands in.
 COMMAND_GROUP = "litetext.commands"
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"litetext {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    for command in (segment, track, models, info, bench, export):
+    for command in (segment, track, models, info, bench, export, web):
         command.register(commands)
     for entry in entry_points(group=COMMAND_GROUP):
         try:
