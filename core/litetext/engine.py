@@ -266,6 +266,7 @@ class Engine:
         """The video pipeline (made on first use); raises `NoTrackerError` when this engine cannot track."""
         if self.tracker is None:
             raise NoTrackerError()
+        self.tracker.runtime.check_video()
         if self._video_weights is None and not self.tracker_checkpoint:
             raise NoTrackerError("this engine's tracker was built in memory without a checkpoint; tracking needs "
                                  "the checkpoint's video tracker: load one with litetext.load(..., tracker=...)")

@@ -42,7 +42,8 @@ def load(
 
     `backend="onnx"` runs the same engine on ONNX Runtime (CPU; `pip install "litetext[onnx]"`): `model` is an
     export directory (`litetext export`), or a model exported into litetext's cache on first use. The default,
-    `auto`, is ONNX for an export directory and PyTorch for everything else.
+    `auto`, is ONNX for an export directory and PyTorch for everything else. An export of a checkpoint with a
+    tracker answers clicks too (`tracker` None or True; False leaves it out); video needs PyTorch.
 
     `image_size` (opt-in, inexact) runs the vision encoder at that input size (a multiple of 14, e.g. 672, 504, 336)
     instead of the checkpoint's 1008: the neck and heads scale with the feature map, so a smaller size is much
@@ -94,9 +95,9 @@ def _load_onnx(name: str, device: str, dtype: Any, tracker: Any, caches: dict[st
     if device not in ("auto", "cpu"):
         raise ModelError(f"the ONNX backend runs on the CPU (ONNX Runtime), not {device!r}; use device='cpu', or "
                          "backend='torch' for GPUs")
-    if tracker not in (None, False):
-        raise ModelError("the ONNX backend has no tracker (clicks and boxes on one object need PyTorch): "
-                         "load with backend='torch' for segment_object")
+    if tracker not in (None, True, False):
+        raise ModelError("the ONNX backend runs the tracker an export holds; to compose one, write the composition "
+                         "first (litetext models assemble MODEL --tracker sam3 --out DIR), then export or load DIR")
     directory, precision = export_directory(name, dtype, image_size=image_size)
 
     def build() -> Engine:
@@ -104,15 +105,24 @@ def _load_onnx(name: str, device: str, dtype: Any, tracker: Any, caches: dict[st
 
         from .onnx.manifest import is_export
         from .onnx.runtime import OnnxSam3
+        from .onnx.tracker import OnnxTracker
 
         if not is_export(directory):
             warnings.warn(f"exporting {name} to ONNX into {directory} (once; minutes for a full-size model)",
                           stacklevel=4)
         exported = cached_export(name, dtype, image_size=image_size)
-        return Engine(OnnxSam3(exported), AutoProcessor.from_pretrained(exported), name=name,
-                      checkpoint=str(exported), **caches)
+        runtime = OnnxSam3(exported)
+        # by default an export's tracker graphs answer clicks; tracker=True requires them, False leaves them out
+        attach = tracker is True or (tracker is None and runtime.manifest.has_tracker)
+        return Engine(runtime, AutoProcessor.from_pretrained(exported), name=name, checkpoint=str(exported),
+                      tracker=OnnxTracker(runtime) if attach else None, **caches)
 
-    return shared_engine((name, "cpu", precision, "onnx", image_size), build, **caches)
+    engine = shared_engine((name, "cpu", precision, "onnx", image_size, tracker is False), build, **caches)
+    if tracker is True and not engine.has_tracker:
+        from .onnx.tracker import missing_tracker
+
+        raise missing_tracker(directory)
+    return engine
 
 
 def shared_engine(key: tuple, build: Callable[[], Engine], *, image_cache_bytes: int | None = None,

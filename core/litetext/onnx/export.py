@@ -9,7 +9,10 @@ transformers model:
   with another SAM3 runtime (the part LiteText changed);
 - `decoder`: one image's FPN levels and position encodings (batch 1) with K prompts' text features (K
   dynamic), broadcast inside the graph, so an image's features are never copied per prompt;
-- `decoder_with_boxes`: the same for one prompt with exemplar boxes (any count).
+- `decoder_with_boxes`: the same for one prompt with exemplar boxes (any count);
+- with SAM3's tracker (a checkpoint that has one, or `tracker=` a composition): `tracker_decoder` and
+  `tracker_decoder_multimask`, its prompt encoder and mask decoder for one object prompt (clicks, a box, an
+  earlier mask), one mask or three; the vision encoder then also outputs the tracker's image embeddings.
 
 Every graph is traced by transformers' own code (`torch.onnx.export`, dynamo) with attention routed to ONNX
 Runtime's fused MultiHeadAttention (see `attention.py`), and weights go to external data files beside it. The
@@ -34,6 +37,9 @@ from .manifest import (
     DECODER,
     DECODER_WITH_BOXES,
     TEXT_ENCODER,
+    TRACKER_DECODER,
+    TRACKER_DECODER_MULTIMASK,
+    TRACKER_EMBEDDINGS,
     VISION_ENCODER,
     GraphSpec,
     InvalidExportError,
@@ -48,6 +54,9 @@ OPSET = 18
 FEATURE_NAMES = tuple(f"fpn_hidden_states_{i}" for i in range(LEVELS))
 POSITION_NAMES = tuple(f"fpn_position_encoding_{i}" for i in range(LEVELS))
 DECODER_OUTPUTS = ("pred_logits", "pred_boxes", "pred_masks", "presence_logits")
+TRACKER_INPUTS = ("image_embedding_0", "image_embedding_1", "image_embedding_2", "input_points", "input_labels",
+                  "mask_input", "has_mask_input")
+TRACKER_OUTPUTS = ("iou_scores", "pred_masks", "object_score_logits")
 QUANTIZATIONS = ("int8",)
 
 
@@ -57,24 +66,35 @@ def export_onnx(
     *,
     quantize: str | None = None,
     image_size: int | None = None,
+    tracker: str | os.PathLike | bool | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Manifest:
     """Export `model` (an alias, hub id or local checkpoint directory) into the directory `out`.
 
     `quantize="int8"` quantises the vision encoder's matrix products to int8 (ONNX Runtime's dynamic
     quantisation): faster on CPUs, not exact. `image_size` exports the vision encoder for that input size (the
-    resolution lever; inexact). Returns the manifest written beside the graphs.
+    resolution lever; inexact; no tracker). `tracker` is `litetext.load`'s: by default the checkpoint's own tracker
+    is exported when it has one (clicks on ONNX Runtime), `False` leaves it out, a name composes that checkpoint's
+    tracker with `model`. Returns the manifest written beside the graphs.
     """
     import torch
 
-    from ..models.building import load_model_and_processor
+    from ..models.building import load_model_and_processor, tracker_for
     from ..models.checkpoints import resolve_checkpoint
 
     name = os.fspath(model)
+    if image_size is not None and tracker not in (None, False):
+        raise ModelError("image_size is for text and box prompts; clicks need the checkpoint's own size: export "
+                         "without image_size for a tracker")
     _check_target(Path(os.fspath(out)).expanduser())  # before minutes of loading
     checkpoint = resolve_checkpoint(name)
     network, processor = load_model_and_processor(checkpoint, "cpu", torch.float32, image_size=image_size)
-    return export_model(network, processor, out, name=name, checkpoint=checkpoint, quantize=quantize, log=log)
+    tracker_model = None
+    if image_size is None:
+        source = tracker if isinstance(tracker, bool) or tracker is None else os.fspath(tracker)
+        tracker_model, _ = tracker_for(network, checkpoint, source, "cpu", torch.float32)
+    return export_model(network, processor, out, name=name, checkpoint=checkpoint, quantize=quantize,
+                        tracker=tracker_model, log=log)
 
 
 def export_model(
@@ -85,9 +105,11 @@ def export_model(
     name: str = "custom",
     checkpoint: str = "",
     quantize: str | None = None,
+    tracker: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> Manifest:
-    """Export an already-loaded fp32 CPU model and its processor into `out` (see `export_onnx`).
+    """Export an already-loaded fp32 CPU model and its processor into `out` (see `export_onnx`), with the
+    tracker graphs when `tracker` (a `Sam3TrackerModel` sharing `model`'s ViT) is given.
 
     The export is written beside `out` and moved into place when complete, so an interrupted export never
     leaves a half-written directory that looks whole.
@@ -97,8 +119,8 @@ def export_model(
     say = log or (lambda line: None)
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise ModelError(f"unknown quantization {quantize!r}; use one of {', '.join(QUANTIZATIONS)}")
-    parameter = next(model.parameters())
-    if parameter.device.type != "cpu" or any(p.dtype != torch.float32 for p in model.parameters()):
+    parameters = [*model.parameters(), *(() if tracker is None else tracker.parameters())]
+    if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in parameters):
         raise ModelError("ONNX export needs the model in float32 on the CPU (load it with device='cpu', dtype='fp32')")
     out = Path(os.fspath(out)).expanduser()
     _check_target(out)
@@ -106,10 +128,10 @@ def export_model(
     fp32 = staging_dir(out, "fp32") if quantize else staging
     try:
         graphs = {}
-        for role, stage in _stages(model, processor).items():
+        for role, stage in _stages(model, processor, tracker).items():
             started = time.perf_counter()
             say(f"exporting the {role.replace('_', ' ')} ...")
-            graphs[role] = _export_graph(model, stage, fp32, role)
+            graphs[role] = _export_graph((model, tracker), stage, fp32, role)
             say(f"  {role}: {time.perf_counter() - started:.0f} s")
         manifest = _manifest(model, processor, graphs, name=name, checkpoint=checkpoint)
         model.config.save_pretrained(fp32)
@@ -150,7 +172,8 @@ def quantize_export(source: str | os.PathLike, out: str | os.PathLike, *, quanti
 # The three stages with example inputs ----------------------------------------------------------------------
 
 
-def _stages(model: Any, processor: Any) -> dict[str, tuple[Any, tuple[Any, ...], dict[str, Any], tuple[str, ...]]]:
+def _stages(model: Any, processor: Any,
+            tracker: Any = None) -> dict[str, tuple[Any, tuple[Any, ...], dict[str, Any], tuple[str, ...]]]:
     """Per graph: (module, example inputs, dynamic shapes, output names). Examples need only the right shapes."""
     import torch
 
@@ -175,7 +198,7 @@ def _stages(model: Any, processor: Any) -> dict[str, tuple[Any, tuple[Any, ...],
     images = torch.export.Dim("images", min=1, max=1024)
     box_count = torch.export.Dim("boxes", min=1, max=256)
     fixed = dict.fromkeys(FEATURE_NAMES + POSITION_NAMES)
-    return {
+    stages = {
         VISION_ENCODER: (VisionEncoderStage(model), (pixels,), {"pixel_values": {0: images}},
                          FEATURE_NAMES + POSITION_NAMES),
         TEXT_ENCODER: (TextEncoderStage(model), (tokens, mask),
@@ -187,12 +210,43 @@ def _stages(model: Any, processor: Any) -> dict[str, tuple[Any, tuple[Any, ...],
                              {**fixed, "text_features": None, "text_mask": None, "input_boxes": {1: box_count},
                               "input_boxes_labels": {1: box_count}}, DECODER_OUTPUTS),
     }
+    if tracker is not None:
+        stages.update(_tracker_stages(model, tracker, pixels, generator))
+    return stages
+
+
+def _tracker_stages(model: Any, tracker: Any, pixels: Any, generator: Any) -> dict[str, tuple[Any, ...]]:
+    """The vision encoder with the tracker's embeddings, and the tracker's two decoders (one mask, three)."""
+    import torch
+
+    from ..runtime.tracker import tracker_embeddings
+    from .tracker_stages import TrackerDecoderStage, TrackerVisionEncoderStage
+
+    side = tracker.prompt_encoder.image_embedding_size
+    width = model.config.vision_config.backbone_config.hidden_size
+    with torch.no_grad():  # example embeddings of the right shapes: the neck on a random ViT output
+        embeddings = [e.contiguous() for e in tracker_embeddings(tracker, torch.randn(1, side[0] * side[1], width,
+                                                                                          generator=generator))]
+    points = torch.tensor([[[120.0, 300.0], [500.0, 410.0], [0.0, 0.0]]])  # a click, an exclusion, the padding
+    labels = torch.tensor([[1, 0, -1]])
+    mask = torch.randn(1, 1, *tracker.prompt_encoder.mask_input_size, generator=generator)
+    count = torch.export.Dim("points", min=1, max=256)
+    dynamic = {**dict.fromkeys(TRACKER_INPUTS), "input_points": {1: count}, "input_labels": {1: count}}
+    example = (*embeddings, points, labels, mask, torch.ones(1))
+    return {
+        VISION_ENCODER: (TrackerVisionEncoderStage(model, tracker), (pixels,),
+                         {"pixel_values": {0: torch.export.Dim("images", min=1, max=1024)}},
+                         FEATURE_NAMES + POSITION_NAMES + TRACKER_EMBEDDINGS),
+        TRACKER_DECODER: (TrackerDecoderStage(tracker, multimask=False), example, dynamic, TRACKER_OUTPUTS),
+        TRACKER_DECODER_MULTIMASK: (TrackerDecoderStage(tracker, multimask=True), example, dynamic, TRACKER_OUTPUTS),
+    }
 
 
 # Export, manifest, quantization --------------------------------------------------------------------------------
 
 
-def _export_graph(model: Any, stage, directory: Path, role: str) -> GraphSpec:
+def _export_graph(models: tuple[Any, ...], stage, directory: Path, role: str) -> GraphSpec:
+    import contextlib
     import warnings
 
     import torch
@@ -201,7 +255,10 @@ def _export_graph(model: Any, stage, directory: Path, role: str) -> GraphSpec:
 
     module, example, dynamic_shapes, output_names = stage
     path = directory / f"{role}.onnx"
-    with exportable_attention(model), torch.no_grad(), warnings.catch_warnings():
+    with contextlib.ExitStack() as attention, torch.no_grad(), warnings.catch_warnings():
+        for model in models:
+            if model is not None:
+                attention.enter_context(exportable_attention(model))
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracing chatter is not the user's concern
         program = torch.onnx.export(module, example, dynamo=True, dynamic_shapes=dynamic_shapes,
                                     output_names=list(output_names), opset_version=OPSET,

@@ -35,6 +35,13 @@ TEXT_ENCODER = "text_encoder"
 DECODER = "decoder"
 DECODER_WITH_BOXES = "decoder_with_boxes"
 GRAPHS = (VISION_ENCODER, TEXT_ENCODER, DECODER, DECODER_WITH_BOXES)
+#: The tracker's graphs (clicks and boxes on one object), in an export of a checkpoint with SAM3's tracker: the
+#: prompt encoder and mask decoder giving one mask, or three candidates. Their vision encoder also outputs
+#: `TRACKER_EMBEDDINGS`, the inputs `image_embedding_0..2` of both.
+TRACKER_DECODER = "tracker_decoder"
+TRACKER_DECODER_MULTIMASK = "tracker_decoder_multimask"
+TRACKER_GRAPHS = (TRACKER_DECODER, TRACKER_DECODER_MULTIMASK)
+TRACKER_EMBEDDINGS = tuple(f"tracker_embedding_{i}" for i in range(3))
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,15 @@ class Manifest:
     image_size: int
     text_length: int
     text_encoder_params: int
-    graphs: dict[str, GraphSpec]
+    graphs: dict[str, GraphSpec]  # by role: GRAPHS, and TRACKER_GRAPHS when the export has a tracker
     digests: dict[str, str] = field(default_factory=dict)  # every file but manifest.json: "sha256:<hex>"
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
+
+    @property
+    def has_tracker(self) -> bool:
+        """Whether the export holds SAM3's tracker graphs (clicks and boxes on one object)."""
+        return TRACKER_DECODER in self.graphs
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -164,7 +176,8 @@ def read_manifest(directory: str | os.PathLike, *, check_versions: bool = True,
         if _minor(manifest.transformers_version) != _minor(transformers.__version__):
             raise InvalidExportError(f"{path} was written with transformers {manifest.transformers_version}, this is "
                                      f"transformers {transformers.__version__}: {hint}")
-    missing = [role for role in GRAPHS if role not in manifest.graphs]
+    tracker = [role for role in TRACKER_GRAPHS if role in manifest.graphs]
+    missing = [role for role in GRAPHS + (TRACKER_GRAPHS if tracker else ()) if role not in manifest.graphs]
     if missing:
         raise InvalidExportError(f"{path} lists no {', '.join(missing)} graph: {hint}")
     for graph in manifest.graphs.values():

@@ -93,11 +93,12 @@ class OnnxSam3(Runtime):
     # The three calls of the runtime protocol ---------------------------------------------------------------------
 
     def encode_pixels(self, pixel_values: Any) -> VisionOutput:
-        outputs = self._run(VISION_ENCODER, {"pixel_values": pixel_values})
-        return VisionOutput(tuple(outputs[:3]), tuple(outputs[3:]))
+        outputs = self.run_graph(VISION_ENCODER, {"pixel_values": pixel_values})
+        # an export with the tracker adds its three image embeddings after the detector's six outputs
+        return VisionOutput(tuple(outputs[:3]), tuple(outputs[3:6]), tracker_embeddings=tuple(outputs[6:]) or None)
 
     def encode_tokens(self, input_ids: Any, attention_mask: Any) -> Any:
-        (features,) = self._run(TEXT_ENCODER, {"input_ids": input_ids, "attention_mask": attention_mask})
+        (features,) = self.run_graph(TEXT_ENCODER, {"input_ids": input_ids, "attention_mask": attention_mask})
         return features
 
     def decode(self, levels: Any, position_encodings: Any, text_features: Any, attention_mask: Any,
@@ -125,10 +126,10 @@ class OnnxSam3(Runtime):
         feed.update({f"fpn_position_encoding_{i}": p for i, p in enumerate(positions)})
         feed.update({"text_features": text, "text_mask": mask})
         if boxes is None:
-            return self._run(DECODER, feed)
-        return self._run(DECODER_WITH_BOXES, {**feed, "input_boxes": boxes, "input_boxes_labels": labels})
+            return self.run_graph(DECODER, feed)
+        return self.run_graph(DECODER_WITH_BOXES, {**feed, "input_boxes": boxes, "input_boxes_labels": labels})
 
-    def _run(self, role: str, feed: dict[str, Any]) -> list[Any]:
+    def run_graph(self, role: str, feed: dict[str, Any]) -> list[Any]:
         """One graph call: torch tensors in, torch tensors out (no copies beyond making inputs contiguous)."""
         import numpy as np
 

@@ -5,7 +5,8 @@ The tracker runs on the same ViT output the detector computed: the image pipelin
 in its image cache (`ImageFeatures.tracker_embeddings`), so a click costs only the prompt encoder and mask
 decoder.
 The arithmetic is `Sam3TrackerModel`'s own, fed the same tensors, so results equal
-`Sam3TrackerModel.from_pretrained(dir)` run by `Sam3TrackerProcessor`.
+`Sam3TrackerModel.from_pretrained(dir)` run by `Sam3TrackerProcessor`. The model calls go through a
+`litetext.runtime.TrackerRuntime` (PyTorch, or an ONNX export's tracker graphs).
 """
 
 from __future__ import annotations
@@ -19,40 +20,27 @@ import numpy as np
 from ..images import ImageInput, PreparedImage
 from ..prompts import ObjectPrompt, object_prompt
 from ..result import Result, Timings, mask_boxes, upsample_logit_masks
+from ..runtime import TrackerRuntime, VisionOutput, as_tracker_runtime
 from .image import ImagePipeline
 
 
 class ClickPipeline:
-    """SAM3's tracker sharing the detector's ViT: `embed` turns ViT outputs into its image embeddings,
+    """SAM3's tracker sharing the detector's ViT: `embed` turns vision-encoder outputs into its image embeddings,
     `segment_object` answers one object prompt on an image (its encoding from `images`, the image pipeline, and
-    its cache), `segment` on embeddings already made. `model` is the `Sam3TrackerModel`."""
+    its cache), `segment` on embeddings already made. `tracker` is a `Sam3TrackerModel` or a
+    `litetext.runtime.TrackerRuntime` (an ONNX export's tracker); `runtime` runs it."""
 
-    def __init__(self, model: Any, image_processor: Any):
+    def __init__(self, tracker: Any, image_processor: Any):
         from transformers import Sam3TrackerProcessor
 
-        self.model = model
+        self.runtime: TrackerRuntime = as_tracker_runtime(tracker)
+        self.model = self.runtime.model
         self.processor = Sam3TrackerProcessor(image_processor=image_processor)
-        self.dtype = next(model.mask_decoder.parameters()).dtype
-        self.device = next(model.mask_decoder.parameters()).device
-        self.mask_size = tuple(model.prompt_encoder.mask_input_size)
+        self.dtype, self.device, self.mask_size = self.runtime.dtype, self.runtime.device, self.runtime.mask_size
 
-    def embed(self, vision_hidden_states: Any) -> list[tuple[Any, ...]]:
-        """Per image of the batch, the tracker's three image embeddings (batch dimension 1), from the ViT's
-        last hidden state (batch, tokens, channels): its neck, then what `Sam3TrackerModel.get_image_features`
-        and its forward do before the mask decoder."""
-        model = self.model
-        batch = vision_hidden_states.shape[0]
-        height, width = model.prompt_encoder.image_embedding_size
-        spatial = vision_hidden_states.view(batch, height, width, -1).permute(0, 3, 1, 2)
-        levels, _ = model.vision_encoder.neck(spatial)
-        levels = [level.to(self.dtype) for level in levels]
-        levels[0] = model.mask_decoder.conv_s0(levels[0])
-        levels[1] = model.mask_decoder.conv_s1(levels[1])
-        flat = [level.flatten(2).permute(2, 0, 1) for level in levels]
-        flat[-1] = flat[-1] + model.no_memory_embedding
-        embeddings = [level.permute(1, 2, 0).view(batch, -1, *size)
-                      for level, size in zip(flat, model.backbone_feature_sizes)]
-        return [tuple(level[i : i + 1].clone() for level in embeddings) for i in range(batch)]
+    def embed(self, vision: VisionOutput) -> list[tuple[Any, ...]]:
+        """Per image of the batch, the tracker's three image embeddings (batch dimension 1)."""
+        return self.runtime.embed(vision)
 
     def segment_object(self, images: ImagePipeline, image: ImageInput | PreparedImage, *, points=None,
                        point_labels=None, box=None, mask_input: Any = None, instance: Any = None,
@@ -85,12 +73,10 @@ class ClickPipeline:
             input_boxes=[[prompt.box]] if prompt.box is not None else None,
             return_tensors="pt",
         )
-        inputs = {name: encoded[name].to(self.device) for name in ("input_points", "input_labels", "input_boxes")
-                  if name in encoded}
+        inputs = {name: encoded[name] for name in ("input_points", "input_labels", "input_boxes") if name in encoded}
         if prompt.mask_input is not None:
-            inputs["input_masks"] = torch.from_numpy(prompt.mask_input)[None, None].to(self.device, self.dtype)
-        with torch.inference_mode():
-            outputs = self.model(image_embeddings=list(embeddings), multimask_output=multimask, **inputs)
+            inputs["input_masks"] = torch.from_numpy(prompt.mask_input)[None, None]
+        outputs = self.runtime.decode(tuple(embeddings), multimask=multimask, **inputs)
         logits = outputs.pred_masks[0, 0].float().cpu()  # (candidates, h, w)
         masks = upsample_logit_masks(logits, original_size).numpy()
         return Result(

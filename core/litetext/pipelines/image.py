@@ -77,8 +77,8 @@ class ImagePipeline:
 
     `batched` sends all prompts of an image through one decoder call and several images through one vision
     call (up to `max_decode_batch` (image, prompt) pairs per decoder call); off, every call has batch size 1, as
-    the plain transformers pipeline runs. `embed_for_tracker`, when given, turns the ViT's output into the
-    tracker's image embeddings, kept in the image cache beside the detector's features.
+    the plain transformers pipeline runs. `embed_for_tracker`, when given, turns the vision encoder's output
+    (`VisionOutput`) into the tracker's image embeddings, kept in the image cache beside the detector's features.
     """
 
     def __init__(self, runtime: Runtime, processor: Any, *, image_cache: LRUCache, text_cache: LRUCache,
@@ -136,7 +136,7 @@ class ImagePipeline:
                 # Position encodings depend only on the feature shape: keep one copy, not one per image.
                 self._position_encodings = tuple(p[:1].clone() for p in outputs.position_encodings)
             tracker_embeddings = ([None] * len(images) if self.embed_for_tracker is None
-                                  else self.embed_for_tracker(outputs.last_hidden_state))
+                                  else self.embed_for_tracker(outputs))
             return [
                 ImageFeatures(tuple(level[i : i + 1].clone() for level in outputs.levels),
                               (image.height, image.width), prepared[i].digest, tracker_embeddings[i])

@@ -1,7 +1,8 @@
 """The runtime seam: one face for whatever runs the model's three calls (vision encoder, text encoder, decoder).
 
 `Runtime` is the protocol; `TorchRuntime` runs a transformers model (`pytorch.py`), and `litetext.onnx`'s
-`OnnxSam3` runs an ONNX export. The pipelines ask the runtime and never branch on which one they hold. A new
+`OnnxSam3` runs an ONNX export. `TrackerRuntime` (`tracker.py`) is the same seam for SAM3's tracker (clicks).
+The pipelines ask the runtime and never branch on which one they hold. A new
 runtime implements `Runtime` in its own module or package; `litetext.loader` is the one place that picks one.
 """
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from .base import DecodeOutput, Runtime, VisionOutput
+from .tracker import TrackerOutput, TrackerRuntime
 
-__all__ = ["DecodeOutput", "Runtime", "VisionOutput", "as_runtime"]
+__all__ = ["DecodeOutput", "Runtime", "TrackerOutput", "TrackerRuntime", "VisionOutput", "as_runtime",
+           "as_tracker_runtime"]
 
 
 def as_runtime(model: Any) -> Runtime:
@@ -21,3 +24,12 @@ def as_runtime(model: Any) -> Runtime:
     from .pytorch import TorchRuntime
 
     return TorchRuntime(model)
+
+
+def as_tracker_runtime(tracker: Any) -> TrackerRuntime:
+    """`tracker` itself when it is a `TrackerRuntime`, else the PyTorch one around it (a `Sam3TrackerModel`)."""
+    if isinstance(tracker, TrackerRuntime):
+        return tracker
+    from .tracker import TorchTracker
+
+    return TorchTracker(tracker)

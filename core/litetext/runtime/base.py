@@ -13,12 +13,14 @@ from ..errors import ModelError
 @dataclass(frozen=True)
 class VisionOutput:
     """The vision encoder's answer for a batch of images: the three FPN levels SAM3 decodes from (in the runtime's
-    feature dtype), their position encodings, and the ViT's last hidden state (what SAM3's tracker reads; None
-    where a runtime does not expose it)."""
+    feature dtype), their position encodings, the ViT's last hidden state (what SAM3's tracker reads; None
+    where a runtime does not expose it), and the tracker's three image embeddings where the runtime computes them
+    with the vision encoder (an ONNX export with a tracker; else None)."""
 
     levels: tuple[Any, ...]
     position_encodings: tuple[Any, ...]
     last_hidden_state: Any = None
+    tracker_embeddings: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True)
