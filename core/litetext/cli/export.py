@@ -24,6 +24,8 @@ def register(commands) -> None:
     export.add_argument("--precision", choices=["fp32", "fp16"], default=None,
                         help="coreml: compute precision (default fp32; fp16 suits the Neural Engine, not exact)")
     add_image_size_argument(export)
+    export.add_argument("--no-tracker", action="store_true",
+                        help="onnx: leave out SAM3's tracker graphs (clicks) of a checkpoint that has a tracker")
     export.set_defaults(run=run_export)
 
 
@@ -38,7 +40,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     warn_if_random(args.model)
     manifest = export_onnx(args.model, args.out, quantize=args.quantize, image_size=args.image_size,
-                           log=lambda line: print(line, file=sys.stderr))
+                           tracker=False if args.no_tracker else None, log=lambda line: print(line, file=sys.stderr))
     size = sum(n for graph in manifest.graphs.values() for n in graph.files.values())
     print(f"litetext: wrote {args.out} ({manifest.precision}, {len(manifest.graphs)} graphs, {size / 2**20:,.0f} MB); "
           f"run it with litetext.load({args.out!r})", file=sys.stderr)
@@ -46,8 +48,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def _run_coreml_export(args: argparse.Namespace) -> int:
-    if args.image_size is not None:
-        raise LitetextError("--image-size is for --format onnx; the CoreML export is the text encoder alone")
+    if args.image_size is not None or args.no_tracker:
+        raise LitetextError("--image-size and --no-tracker are for --format onnx; the CoreML export is the text "
+                            "encoder alone")
     if args.quantize is not None:
         raise LitetextError("--quantize int8 is for --format onnx; a CoreML export takes --precision fp16")
     require_extra("coreml", "coremltools")
