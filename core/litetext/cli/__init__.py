@@ -3,8 +3,8 @@
 Adapters add their own subcommands (`litetext app`, `litetext label-studio`, ...) through the entry-point
 group `litetext.commands`: each entry is a function `register(subparsers)`. The core never imports them.
 
-One module per command (`segment`, `track`, `models`, `info`, `bench`, `export`), `ray` for `--engine ray`, and
-`common`: the helpers adapters' commands use too (a public module).
+One module per command (`segment`, `track`, `models`, `info`, `bench`, `export`, `web`), `ray` for
+`--engine ray`, and `common`: the helpers adapters' commands use too (a public module).
 """
 
 from __future__ import annotations
