@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -16,23 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.web.conftest import CHROMIUM
+
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not installed"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
 ]
 pytest.importorskip("onnxruntime", reason='the export needs pip install "litetext[onnx]"')
 pytest.importorskip("playwright", reason="the browser test needs playwright (the test extra)")
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 PROMPTS = ["cat", "coffee cup"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +34,9 @@ def export(checkpoints, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served(export, photos, tmp_path_factory):
-    """The site `litetext web` wrote, beside two damaged copies and some inputs, served by http.server:
-    yields the base URL."""
+def served(export, photos, tmp_path_factory, serve_folder):
+    """The site `litetext web` wrote, beside two damaged copies and some inputs, served by http.server: its
+    base URL."""
     from litetext.cli import main
 
     root = tmp_path_factory.mktemp("web-root")
@@ -61,32 +50,7 @@ def served(export, photos, tmp_path_factory):
     truncated = Path(shutil.copytree(site, root / "truncated"))
     data = truncated / "model" / "vision_encoder.onnx.data"
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
-
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(root)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/site/site.json", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    try:
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    return serve_folder(root, "site/site.json")
 
 
 @pytest.fixture(scope="module")
@@ -198,9 +162,11 @@ def test_the_page_tokenizes_clip_style_bpe_as_hugging_face_tokenizers(page):
     assert got == expected
 
 
-def test_segment_object_rejects_until_the_export_has_a_tracker(page):
+def test_segment_object_on_an_export_without_a_tracker_says_so(page):
     error = page.evaluate("window.litetext.segmentObject('photo.jpg', {points: [[5, 5]]}).catch(e => e.message)")
-    assert "this export has no tracker" in error
+    assert "this export has no tracker" in error and "litetext models assemble" in error
+    assert "this export has no tracker" in page.inner_text("#message")
+    assert page.evaluate("window.litetext.ready.then(r => r.tracker)") is False
 
 
 @pytest.mark.parametrize("copy, message", [

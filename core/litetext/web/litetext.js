@@ -3,6 +3,7 @@
 // (once per prompt) → decode (one prompt per call) → post-process. No DOM here: ui.js draws the page.
 
 import * as ort from "./ort/ort.min.mjs";
+import { ObjectPromptError, objectCandidates, objectPrompt, pointList } from "./clicks.js";
 import { candidates, instances } from "./postprocess.js";
 import { ImageInputError, imageSettings, pixelValues } from "./preprocess.js";
 import { Tokenizer, TokenizerError } from "./tokenizer.js";
@@ -14,6 +15,12 @@ export const MAX_SIDE = 8192;
 export const MAX_PIXELS = 40_000_000;
 const CACHE_NAME = "litetext-model-files";
 const GRAPHS = ["vision_encoder", "text_encoder", "decoder"];
+/** Clicks and boxes on one object: only in an export of a checkpoint with SAM3's tracker. */
+const TRACKER_GRAPHS = ["tracker_decoder", "tracker_decoder_multimask"];
+/** What segmentObject says on an export without the tracker graphs. */
+export const NO_TRACKER = "this export has no tracker: clicks and boxes need SAM3's tracker graphs, which an export " +
+  "of a checkpoint without the tracker does not hold; export one that has it (litetext export sam3 --format onnx, " +
+  "or a composition written by litetext models assemble) and rebuild the site with litetext web";
 
 /** Every error the page shows: what was wrong and what to do. */
 export class LitetextError extends Error {}
@@ -54,10 +61,11 @@ export async function loadModel(baseUrl, { backend = "auto", onProgress = () => 
                               "rebuild the site with litetext web MODEL --out DIR");
     }
   }
+  const roles = [...GRAPHS, ...TRACKER_GRAPHS.filter((role) => manifest.graphs[role])];
   const digests = manifest.digests || {};
   const sizes = {};
   for (const graph of Object.values(manifest.graphs)) Object.assign(sizes, graph.files);
-  const total = GRAPHS.reduce((n, role) => n + Object.values(manifest.graphs[role].files).reduce((a, b) => a + b, 0), 0);
+  const total = roles.reduce((n, role) => n + Object.values(manifest.graphs[role].files).reduce((a, b) => a + b, 0), 0);
   let done = 0;
   const fetchFile = async (name) => {
     const bytes = await fetchVerified(new URL(name, base).href, name, sizes[name], digests[name], (loaded) =>
@@ -80,7 +88,7 @@ export async function loadModel(baseUrl, { backend = "auto", onProgress = () => 
     throw error instanceof LitetextError ? error : new LitetextError(error.message);
   }
   const graphs = {};
-  for (const role of GRAPHS) {
+  for (const role of roles) {
     const spec = manifest.graphs[role];
     const files = {};
     for (const name of Object.keys(spec.files)) files[name] = await fetchFile(name);
@@ -294,6 +302,8 @@ export class Model {
   constructor({ manifest, tokenizer, settings, sessions, backend }) {
     Object.assign(this, { manifest, tokenizer, settings, sessions, backend });
     this.textCache = new Map();
+    /** Whether the export has SAM3's tracker, so that clicks and boxes on one object run (decodeObject). */
+    this.hasTracker = Boolean(sessions.tracker_decoder);
   }
 
   /** The vision encoder's outputs for RGBA pixels, by output name. */
@@ -339,6 +349,26 @@ export class Model {
     }
     return await this.sessions.decoder.run(feeds);
   }
+
+  /**
+   * The tracker decoder's outputs (iou_scores, pred_masks) for one image's features and one object's point list
+   * (clicks.js pointList); `multimask` runs the three-candidate graph. No earlier mask: the no-mask embedding.
+   */
+  async decodeObject(imageFeatures, { points, labels, count }, multimask = false) {
+    if (!this.hasTracker) throw new LitetextError(NO_TRACKER);
+    const role = multimask ? "tracker_decoder_multimask" : "tracker_decoder";
+    const session = this.sessions[role];
+    if (!session) throw new LitetextError(`this export has no ${role} graph: re-export it with this litetext`);
+    const maskShape = this.manifest.graphs[role].inputs.find((t) => t.name === "mask_input").shape;
+    const feeds = {
+      input_points: new ort.Tensor("float32", points, [1, count, 2]),
+      input_labels: new ort.Tensor("int64", labels, [1, count]),
+      mask_input: new ort.Tensor("float32", new Float32Array(maskShape.reduce((a, b) => a * b, 1)), maskShape),
+      has_mask_input: new ort.Tensor("float32", new Float32Array(1), [1]),
+    };
+    for (let i = 0; i < 3; i++) feeds[`image_embedding_${i}`] = imageFeatures[`tracker_embedding_${i}`];
+    return await session.run(feeds);
+  }
 }
 
 /**
@@ -368,17 +398,7 @@ export class Segmenter {
     const cleaned = normalizePrompts(prompts);
     const pixels = await readImage(image);
     const started = performance.now();
-    const digest = toHex(await crypto.subtle.digest("SHA-256", pixels.data)) + `:${pixels.width}x${pixels.height}`;
-    let features = this.images.get(digest);
-    const imageCacheHit = Boolean(features);
-    if (features) {
-      this.images.delete(digest);
-    } else {
-      onStage("image");
-      features = await this.model.encodeImage(pixels);
-    }
-    this.images.set(digest, features);
-    while (this.images.size > this.keepImages) this.images.delete(this.images.keys().next().value);
+    const { features, imageCacheHit } = await this.encode(pixels, onStage);
     const encoded = performance.now();
     onStage("text");
     const texts = await this.model.encodeText(cleaned);
@@ -394,6 +414,57 @@ export class Segmenter {
     return {
       instances: kept, pixels, prompts: cleaned,
       timings: { encodeImageMs: encoded - started, promptsMs: decoded - encoded, imageCacheHit },
+    };
+  }
+
+  /** The vision encoder's outputs for `pixels`, from the last images' cache when the same pixels were seen. */
+  async encode(pixels, onStage = () => {}) {
+    const digest = toHex(await crypto.subtle.digest("SHA-256", pixels.data)) + `:${pixels.width}x${pixels.height}`;
+    let features = this.images.get(digest);
+    const imageCacheHit = Boolean(features);
+    if (features) {
+      this.images.delete(digest);
+    } else {
+      onStage("image");
+      features = await this.model.encodeImage(pixels);
+    }
+    this.images.set(digest, features);
+    while (this.images.size > this.keepImages) this.images.delete(this.images.keys().next().value);
+    return { features, imageCacheHit };
+  }
+
+  /**
+   * One object in `image` from clicks and/or a box, with SAM3's tracker on the same image encoding as text prompts:
+   * {candidates: [{score, box, area, mask}] (one, or three with multimask), prompt, pixels, timings};
+   * onStage(name) reports "image", "decode".
+   */
+  segmentObject(image, options = {}, { onStage = () => {} } = {}) {
+    const run = () => this.runObject(image, options, onStage);
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  async runObject(image, options, onStage = () => {}) {
+    if (!this.model.hasTracker) throw new LitetextError(NO_TRACKER);
+    const pixels = await readImage(image);
+    let prompt;
+    try {
+      prompt = objectPrompt(options, pixels.width, pixels.height);
+    } catch (error) {
+      throw error instanceof ObjectPromptError ? new LitetextError(error.message) : error;
+    }
+    const started = performance.now();
+    const { features, imageCacheHit } = await this.encode(pixels, onStage);
+    const encoded = performance.now();
+    onStage("decode");
+    const size = this.model.manifest.image_size ?? this.model.settings.height;
+    const outputs = await this.model.decodeObject(features, pointList(prompt, pixels.width, pixels.height, size),
+                                                  prompt.multimask);
+    const found = objectCandidates(outputs, pixels.width, pixels.height);
+    return {
+      candidates: found, prompt, pixels,
+      timings: { encodeImageMs: encoded - started, promptsMs: performance.now() - encoded, imageCacheHit },
     };
   }
 

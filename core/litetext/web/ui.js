@@ -1,9 +1,11 @@
 // The page: an image (upload or drop), a prompts box, each instance drawn in its prompt's colour with its score and
-// box, a score slider that re-filters the last run without the model. It also sets window.litetext, the page's
-// JavaScript API: ready, segment(image, prompts, {threshold, maskThreshold}), refilter, segmentObject.
+// box, a score slider that re-filters the last run without the model, and clicks on the image (an include point;
+// shift-click an exclude point; a drag a box) that segment one object with SAM3's tracker when the export has it.
+// It also sets window.litetext, the page's JavaScript API: ready, segment(image, prompts, {threshold,
+// maskThreshold}), refilter, segmentObject(image, {points, pointLabels, box, multimask}).
 //
-// Clicks: a click on the image dispatches a "litetext:click" event on window ({x, y} in image pixels). When an export
-// carries the tracker graphs, segmentObject(image, {points, labels}) is where a click runs; until then it rejects.
+// A click on the image first dispatches a cancelable "litetext:click" event on window ({x, y, label, image}, x and y
+// in image pixels); a listener that calls preventDefault() keeps the page from segmenting it.
 
 import { LitetextError, loadModel, Segmenter } from "./litetext.js";
 
@@ -11,7 +13,11 @@ const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4
                  "#9a6324"];
 const $ = (id) => document.getElementById(id);
 const view = $("view");
-const state = { segmenter: null, image: null, shown: null };
+const NO_CLICKS = Object.freeze({ points: [], pointLabels: [], box: null });
+/** The page's clicks on the shown image: what the next click adds to. */
+const state = { segmenter: null, image: null, shown: null, clicks: NO_CLICKS };
+/** Pointer travel (screen pixels) beyond which a press on the image is a drag (a box), not a click. */
+const DRAG_PIXELS = 4;
 
 function showMessage(text, kind = "error") {
   $("message").textContent = text || "";
@@ -55,8 +61,10 @@ async function start() {
   state.segmenter = new Segmenter(model);
   $("backend").textContent = model.backend === "webgpu" ? "WebGPU" :
     `WebAssembly (${globalThis.crossOriginIsolated ? "threads" : "one thread: the server sends no COOP/COEP headers"})`;
-  status("Ready: choose an image and type what to find.");
-  return { backend: model.backend, model: model.manifest.model };
+  status(model.hasTracker ? "Ready: choose an image, then type what to find or click an object." :
+    "Ready: choose an image and type what to find.");
+  $("click-hint").hidden = !model.hasTracker;
+  return { backend: model.backend, model: model.manifest.model, tracker: model.hasTracker };
 }
 
 const ready = start();
@@ -140,6 +148,8 @@ async function segment(image, prompts, { threshold, maskThreshold = 0.5 } = {}) 
                                    decode: "Finding the objects…" }[stage]),
     });
     state.image = image;
+    state.clicks = NO_CLICKS;
+    $("clear-clicks").disabled = true;
     draw(result);
     const { encodeImageMs, promptsMs, imageCacheHit } = result.timings;
     status(`${result.instances.length} instance(s). ` + (imageCacheHit ? "Image already encoded; " :
@@ -147,11 +157,16 @@ async function segment(image, prompts, { threshold, maskThreshold = 0.5 } = {}) 
     showMessage("");
     return publicInstances(result);
   } catch (error) {
-    const message = error instanceof LitetextError ? error.message : `unexpected error: ${error.message || error}`;
-    showMessage(message);
-    status(state.segmenter ? "Ready." : "The model did not load.");
-    throw new LitetextError(message);
+    throw failed(error);
   }
+}
+
+/** Show an error on the page; the LitetextError to reject with. */
+function failed(error) {
+  const message = error instanceof LitetextError ? error.message : `unexpected error: ${error.message || error}`;
+  showMessage(message);
+  status(state.segmenter ? "Ready." : "The model did not load.");
+  return new LitetextError(message);
 }
 
 /** The last run's instances at a new score threshold, as the slider does; no model call. */
@@ -165,13 +180,89 @@ function refilter(threshold) {
   return publicInstances(result);
 }
 
-function segmentObject() {
-  const message = "this export has no tracker: clicks need the tracker graphs, which this ONNX export does not hold";
-  showMessage(message);
-  return Promise.reject(new LitetextError(message));
+/**
+ * window.litetext.segmentObject: one object in `image` from clicks and/or a box (SAM3's tracker, on the image's
+ * cached encoding): {score, box, area}, or with multimask the three candidates [{score, box, area}, ...] in the
+ * tracker's order. The page shows the (best) mask, and further clicks on the image add to this prompt.
+ */
+async function segmentObject(image, options = {}) {
+  const result = await showObject(image, options);
+  state.image = image;
+  state.clicks = { points: result.prompt.points, pointLabels: result.prompt.pointLabels, box: result.prompt.box };
+  $("clear-clicks").disabled = false;
+  drawClicks(state.clicks);
+  const found = result.candidates.map(({ score, box, area }) => ({ score, box, area }));
+  return result.prompt.multimask ? found : found[0];
 }
 
-window.litetext = { ready, segment, refilter, segmentObject, LitetextError };
+/** Run one object prompt and draw its best candidate; errors show on the page and reject. */
+async function showObject(image, options) {
+  try {
+    await ready;
+    const result = await state.segmenter.segmentObject(image, options, {
+      onStage: (stage) => status({ image: "Encoding the image…", decode: "Finding the object…" }[stage]),
+    });
+    const best = result.candidates.reduce((a, b) => (b.score > a.score ? b : a));
+    draw({ pixels: result.pixels, instances: [{ ...best, prompt: "object", promptIndex: 0 }] });
+    const { encodeImageMs, promptsMs, imageCacheHit } = result.timings;
+    status(`Object score ${best.score.toFixed(3)}. ` + (imageCacheHit ? "Image already encoded; " :
+      `Image encoded in ${(encodeImageMs / 1000).toFixed(2)} s; `) + `clicks in ${(promptsMs / 1000).toFixed(2)} s.`);
+    showMessage("");
+    return result;
+  } catch (error) {
+    throw failed(error);
+  }
+}
+
+/** The clicks on the canvas: include points green, exclude points red, the box dashed. */
+function drawClicks({ points, pointLabels, box }) {
+  const context = view.getContext("2d");
+  const radius = Math.max(4, Math.round(Math.max(view.width, view.height) / 120));
+  context.lineWidth = Math.max(1, radius / 3);
+  if (box) {
+    context.setLineDash([radius, radius]);
+    context.strokeStyle = "#ffffff";
+    context.strokeRect(box[0], box[1], box[2] - box[0], box[3] - box[1]);
+    context.setLineDash([]);
+  }
+  points.forEach(([x, y], i) => {
+    context.beginPath();
+    context.arc(x, y, radius, 0, 2 * Math.PI);
+    context.fillStyle = pointLabels[i] ? "#22c55e" : "#ef4444";
+    context.fill();
+    context.strokeStyle = "#ffffff";
+    context.stroke();
+  });
+}
+
+/** A click (or a box) on the page: added to the page's clicks, then the object segmented again. */
+function addClick(change) {
+  if (!state.image) return;
+  const previous = state.clicks;
+  const next = { ...previous, ...change(previous) };
+  state.clicks = next;
+  $("clear-clicks").disabled = false;
+  showObject(state.image, { points: next.points, pointLabels: next.pointLabels, box: next.box })
+    .then(() => { if (state.clicks === next) drawClicks(next); })
+    .catch(() => { if (state.clicks === next) state.clicks = previous; });  // the message is on the page
+}
+
+function clearClicks() {
+  state.clicks = NO_CLICKS;
+  $("clear-clicks").disabled = true;
+  if (state.shown) draw({ pixels: state.shown.pixels, instances: [] });
+  $("results").replaceChildren();
+  showMessage("");
+  status("Clicks cleared.");
+}
+
+/** The page's clicks on the shown image ({points, pointLabels, box}, image pixels): what segmentObject would take. */
+function clicks() {
+  const { points, pointLabels, box } = state.clicks;
+  return { points: points.map((point) => [...point]), pointLabels: [...pointLabels], box: box && [...box] };
+}
+
+window.litetext = { ready, segment, refilter, segmentObject, clicks, LitetextError };
 
 function promptsFromBox() {
   return $("prompts").value.split(/[,\n]/).filter((part) => part.trim());
@@ -187,6 +278,8 @@ function runFromPage() {
 
 async function chooseImage(file) {
   state.image = file;
+  state.clicks = NO_CLICKS;
+  $("clear-clicks").disabled = true;
   const prompts = promptsFromBox();
   if (prompts.length) {
     runFromPage();
@@ -218,9 +311,54 @@ drop.addEventListener("drop", (event) => {
   const file = event.dataTransfer.files[0];
   if (file) chooseImage(file);
 });
-view.addEventListener("click", (event) => {
+$("clear-clicks").addEventListener("click", clearClicks);
+
+/** A pointer event's position in image pixels, inside the image. */
+function imagePoint(event) {
   const bounds = view.getBoundingClientRect();
   const x = ((event.clientX - bounds.left) / bounds.width) * view.width;
   const y = ((event.clientY - bounds.top) / bounds.height) * view.height;
-  window.dispatchEvent(new CustomEvent("litetext:click", { detail: { x, y, image: state.image } }));
+  return [Math.min(Math.max(x, 0), view.width), Math.min(Math.max(y, 0), view.height)];
+}
+
+let press = null;
+view.addEventListener("pointerdown", (event) => {
+  if (event.button !== 0) return;
+  press = { start: imagePoint(event), client: [event.clientX, event.clientY], snapshot: null };
+  view.setPointerCapture(event.pointerId);
 });
+view.addEventListener("pointermove", (event) => {
+  if (!press || !dragged(press, event)) return;
+  const context = view.getContext("2d");
+  const [x0, y0] = press.start;
+  const [x1, y1] = imagePoint(event);
+  press.snapshot ??= context.getImageData(0, 0, view.width, view.height);  // the picture under the box being drawn
+  context.putImageData(press.snapshot, 0, 0);
+  context.setLineDash([6, 4]);
+  context.strokeStyle = "#ffffff";
+  context.lineWidth = 2;
+  context.strokeRect(x0, y0, x1 - x0, y1 - y0);
+  context.setLineDash([]);
+});
+view.addEventListener("pointerup", (event) => {
+  const pressed = press;
+  press = null;
+  if (!pressed) return;
+  const end = imagePoint(event);
+  if (dragged(pressed, event)) {
+    const [[x0, y0], [x1, y1]] = [pressed.start, end];
+    const box = [Math.min(x0, x1), Math.min(y0, y1), Math.max(x0, x1), Math.max(y0, y1)];
+    addClick(() => ({ box }));
+    return;
+  }
+  const label = event.shiftKey ? 0 : 1;
+  const hook = new CustomEvent("litetext:click", { cancelable: true,
+                                                    detail: { x: end[0], y: end[1], label, image: state.image } });
+  if (!window.dispatchEvent(hook)) return;  // a listener took the click
+  addClick(({ points, pointLabels }) => ({ points: [...points, end], pointLabels: [...pointLabels, label] }));
+});
+view.addEventListener("pointercancel", () => { press = null; });
+
+function dragged(pressed, event) {
+  return Math.hypot(event.clientX - pressed.client[0], event.clientY - pressed.client[1]) > DRAG_PIXELS;
+}
