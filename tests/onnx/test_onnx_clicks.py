@@ -8,16 +8,11 @@ import pytest
 
 import litetext
 from tests.bad_inputs import BAD_OBJECT_PROMPTS
+from tests.test_tracker import CASES as TORCH_CASES
+from tests.test_tracker import CLICK
 
-CLICK = {"points": [[100, 120]], "point_labels": [1]}
-CASES = {
-    "one click": CLICK,
-    "clicks with negatives": {"points": [[100, 120], [300, 200], [50, 60]], "point_labels": [1, 0, 1]},
-    "box only": {"box": [40, 30, 300, 280]},
-    "box and clicks": {"box": [40, 30, 300, 280], **CLICK},
-    "three candidates": {**CLICK, "multimask": True},
-    "box, three candidates": {"box": [40, 30, 300, 280], "multimask": True},
-}
+#: The PyTorch click cases, and three candidates from a box alone.
+CASES = {**TORCH_CASES, "box, three candidates": {"box": [40, 30, 300, 280], "multimask": True}}
 
 
 @pytest.fixture(scope="module")
