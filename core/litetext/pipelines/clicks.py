@@ -36,7 +36,6 @@ class ClickPipeline:
         self.runtime: TrackerRuntime = as_tracker_runtime(tracker)
         self.model = self.runtime.model
         self.processor = Sam3TrackerProcessor(image_processor=image_processor)
-        self.dtype, self.device, self.mask_size = self.runtime.dtype, self.runtime.device, self.runtime.mask_size
 
     def embed(self, vision: VisionOutput) -> list[tuple[Any, ...]]:
         """Per image of the batch, the tracker's three image embeddings (batch dimension 1)."""
@@ -49,7 +48,7 @@ class ClickPipeline:
         started = time.perf_counter()
         prepared = images.prepare_image(image)
         prompt = object_prompt(points, point_labels, box, mask_input, (prepared.image.height, prepared.image.width),
-                               self.mask_size, instance)
+                               self.runtime.mask_size, instance)
         cache_hit = prepared.digest in images.image_cache
         (features,) = images.encode_images([prepared])
         encoded = images.clock(started)
