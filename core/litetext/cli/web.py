@@ -21,6 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..errors import LitetextError
+from .common import say
 
 #: The onnxruntime-web release the site is built and tested with, and its npm `dist.integrity`.
 ONNXRUNTIME_WEB_VERSION = "1.31.1"
@@ -84,7 +85,7 @@ def run_web(args: argparse.Namespace) -> int:
     if is_site(out) and not args.force:
         raise LitetextError(f"{out} already holds a litetext web site; pass --force to replace it")
     model_url = _check_model_url(args.model_url)
-    ort_files = onnxruntime_web_files(args.onnxruntime_web, log=_say)
+    ort_files = onnxruntime_web_files(args.onnxruntime_web, log=say)
 
     if is_export(args.model):
         export = Path(args.model).expanduser()
@@ -94,7 +95,7 @@ def run_web(args: argparse.Namespace) -> int:
 
         require_extra("onnx", "onnx", "onnxscript", "onnxruntime")
         warn_if_random(args.model)
-        export = cached_export(args.model, log=_say)
+        export = cached_export(args.model, log=say)
     manifest = read_manifest(export)  # refuses a damaged or half-copied export before it is published
 
     staging = staging_dir(out, "web")
@@ -153,19 +154,17 @@ def onnxruntime_web_files(folder: str | os.PathLike | None, *, log=None) -> dict
     found = {name: target / name for name in ONNXRUNTIME_WEB_FILES}
     if all(path.is_file() for path in found.values()):
         return found
+    from ..models.atomic_dir import move_into_place, staging_dir
+
     tarball = _download_tarball(target.with_name(f"onnxruntime-web-{ONNXRUNTIME_WEB_VERSION}.tgz"), log=log)
-    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_dir(target, "unpack")
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
         for name in ONNXRUNTIME_WEB_FILES:
             member = archive.extractfile(f"package/dist/{name}")
             if member is None:
                 raise LitetextError(f"the onnxruntime-web {ONNXRUNTIME_WEB_VERSION} tarball has no dist/{name}")
             (staging / name).write_bytes(member.read())
-    if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+    move_into_place(staging, target)
     return found
 
 
@@ -208,7 +207,3 @@ def _check_model_url(url: str | None) -> str | None:
         raise LitetextError(f"--model-url {url!r} is not a URL: give the folder holding the export's manifest.json, "
                             "e.g. https://huggingface.co/USER/REPO/resolve/main/")
     return url if url.endswith("/") else url + "/"
-
-
-def _say(line: str) -> None:
-    print(f"litetext: {line}", file=sys.stderr)
