@@ -31,9 +31,9 @@ IMAGE = next(path for path in PHOTOS if path.stem == "cat")
 CAPTIONS = ["cat", "a cup of coffee", "an astronaut in a white suit", "a rocket on the launch pad"]
 
 
-def import_upstream(source: str | Path):
-    """Upstream's `sam3.model_builder`, imported without its package `__init__` files (they import its whole model
-    zoo: omegaconf, segment_anything) and with iopath's file opener stood in by `open` when iopath is absent."""
+def stand_in_packages(source: str | Path) -> None:
+    """Empty packages in place of upstream's package `__init__` files (they import its whole model zoo: omegaconf,
+    segment_anything), so its modules import one by one."""
     root = Path(source) / "sam3" / "sam3"
     efficientvit = root / "backbones" / "efficientvit" / "efficientvit"
     for name, folder in (("sam3", root), ("sam3.backbones", root / "backbones"),
@@ -41,6 +41,12 @@ def import_upstream(source: str | Path):
         package = types.ModuleType(name)
         package.__path__ = [str(folder)]
         sys.modules[name] = package
+
+
+def import_upstream(source: str | Path):
+    """Upstream's `sam3.model_builder`, imported without its package `__init__` files (`stand_in_packages`) and
+    with iopath's file opener stood in by `open` when iopath is absent."""
+    stand_in_packages(source)
     try:
         importlib.import_module("iopath.common.file_io")
     except ImportError:

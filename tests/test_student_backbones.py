@@ -139,7 +139,6 @@ def compare_with_upstream(trunk: str, size: int = 224, source: str | None = None
     """Largest difference, relative to the largest output, between upstream's trunk and timm's loaded with
     upstream's random weights renamed by `trunk_key_to_timm`, on one image of `size` pixels."""
     import importlib
-    import types
 
     import torch
 
@@ -149,14 +148,9 @@ def compare_with_upstream(trunk: str, size: int = 224, source: str | None = None
     # Before upstream's modules replace timm's registrations: our trunk, and the key rules' view of its stages.
     ours = timm_trunk(spec.timm_name)
     trunk_key_to_timm(trunk, timm_key_to_trunk(trunk, next(iter(ours.state_dict()))))
-    # Upstream's package __init__ files import its whole model zoo: stand empty packages in for them.
-    root = Path(source or UPSTREAM_SOURCE) / "sam3" / "sam3"
-    efficientvit = root / "backbones" / "efficientvit" / "efficientvit"
-    for name, folder in (("sam3", root), ("sam3.backbones", root / "backbones"),
-                         ("sam3.backbones.efficientvit.efficientvit", efficientvit)):
-        package = types.ModuleType(name)
-        package.__path__ = [str(folder)]
-        sys.modules[name] = package
+    from tests.efficientsam3_upstream import stand_in_packages
+
+    stand_in_packages(source or UPSTREAM_SOURCE)
     if spec.family == "efficientvit":
         module = importlib.import_module("sam3.backbones.efficientvit.efficientvit.backbone")
         theirs = getattr(module, f"efficientvit_backbone_{spec.size}")()
