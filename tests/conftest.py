@@ -220,3 +220,26 @@ def clip(photos, tmp_path_factory):
         for frame in moving_cat(photos, count=6, gap=range(0)):
             writer.write(frame)
     return path
+
+
+@pytest.fixture(scope="session")
+def onnx_export(checkpoints, tmp_path_factory) -> Path:
+    """The tiny LiteText checkpoint exported to ONNX by the command line, fp32. Shared by the ONNX and web tests, so
+    a site built from it must leave it usable (quantising it after `litetext web` is tested too)."""
+    pytest.importorskip("onnxruntime", reason='the ONNX export needs pip install "litetext[onnx]"')
+    from litetext.cli import main
+
+    out = tmp_path_factory.mktemp("onnx") / "tiny-litetext"
+    assert main(["export", str(checkpoints["litetext"]), "--format", "onnx", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def onnx_tracker_export(tracker_checkpoints, tmp_path_factory) -> Path:
+    """The tiny LiteText detector composed with SAM3's tracker, exported by the command line (tracker graphs too)."""
+    pytest.importorskip("onnxruntime", reason='the ONNX export needs pip install "litetext[onnx]"')
+    from litetext.cli import main
+
+    out = tmp_path_factory.mktemp("onnx-tracker") / "tiny-tracker"
+    assert main(["export", str(tracker_checkpoints["composed"]), "--format", "onnx", "--out", str(out)]) == 0
+    return out

@@ -12,16 +12,6 @@ pytest.importorskip("onnxruntime", reason='the ONNX backend needs pip install "l
 
 
 @pytest.fixture(scope="session")
-def onnx_export(checkpoints, tmp_path_factory) -> Path:
-    """The tiny LiteText checkpoint exported by the command line, fp32."""
-    from litetext.cli import main
-
-    out = tmp_path_factory.mktemp("onnx") / "tiny-litetext"
-    assert main(["export", str(checkpoints["litetext"]), "--format", "onnx", "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="session")
 def onnx_int8_export(onnx_export, tmp_path_factory) -> Path:
     """The same export with an int8 vision encoder."""
     from litetext.onnx import quantize_export
@@ -55,13 +45,3 @@ def assert_close_instances(result, prompt_index: int, reference: dict, *, min_io
         union = np.logical_or(ours, theirs).sum()
         iou = np.logical_and(ours, theirs).sum() / union if union else 1.0
         assert iou >= min_iou, f"mask IoU {iou:.5f} < {min_iou}"
-
-
-@pytest.fixture(scope="session")
-def onnx_tracker_export(tracker_checkpoints, tmp_path_factory) -> Path:
-    """The tiny LiteText detector composed with SAM3's tracker, exported by the command line (tracker graphs too)."""
-    from litetext.cli import main
-
-    out = tmp_path_factory.mktemp("onnx-tracker") / "tiny-tracker"
-    assert main(["export", str(tracker_checkpoints["composed"]), "--format", "onnx", "--out", str(out)]) == 0
-    return out

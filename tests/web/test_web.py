@@ -25,12 +25,9 @@ PROMPTS = ["cat", "coffee cup"]
 
 
 @pytest.fixture(scope="module")
-def export(checkpoints, tmp_path_factory) -> Path:
-    from litetext.cli import main
-
-    out = tmp_path_factory.mktemp("web-export") / "tiny-litetext"
-    assert main(["export", str(checkpoints["litetext"]), "--format", "onnx", "--out", str(out)]) == 0
-    return out
+def export(onnx_export) -> Path:
+    """The session's tiny ONNX export (tests/conftest.py)."""
+    return onnx_export
 
 
 @pytest.fixture(scope="module")
@@ -207,3 +204,11 @@ def test_the_site_is_a_static_space_and_refuses_to_overwrite_other_folders(serve
     assert not (remote / "model").exists()
     assert main(["web", str(export), "--out", str(remote)]) == 2  # a site is there: --force replaces it
     assert main(["web", str(export), "--out", str(remote), "--force"]) == 0
+
+
+def test_a_site_leaves_its_export_usable_for_quantizing(served, onnx_export, tmp_path):
+    """The site copies the export's files: ONNX refuses external data with several hard links."""
+    from litetext.onnx import quantize_export
+
+    quantize_export(onnx_export, tmp_path / "int8")
+    assert not list(onnx_export.glob("*-inferred.onnx"))

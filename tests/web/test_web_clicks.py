@@ -36,13 +36,9 @@ def cat(photos) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tracker_export(tracker_checkpoints, tmp_path_factory) -> Path:
-    """The tiny LiteText detector composed with SAM3's tracker, exported to ONNX (tracker graphs included)."""
-    from litetext.cli import main
-
-    out = tmp_path_factory.mktemp("web-tracker-export") / "tiny-tracker"
-    assert main(["export", str(tracker_checkpoints["composed"]), "--format", "onnx", "--out", str(out)]) == 0
-    return out
+def tracker_export(onnx_tracker_export) -> Path:
+    """The session's tiny ONNX export with tracker graphs (tests/conftest.py)."""
+    return onnx_tracker_export
 
 
 @pytest.fixture(scope="module")

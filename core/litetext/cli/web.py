@@ -110,7 +110,11 @@ def run_web(args: argparse.Namespace) -> int:
         if model_url is None:
             (staging / MODEL_FOLDER).mkdir()
             for name in [*manifest.digests, "manifest.json"]:
-                link_or_copy(export / name, staging / MODEL_FOLDER / name)
+                # A copy, not a hard link: ONNX refuses external data with several links (a later quantize_export
+                # of the export would fail), and the site is deployed on its own.
+                target = staging / MODEL_FOLDER / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(export / name, target)
         config = {"litetext_site": 1, "model": model_url or f"{MODEL_FOLDER}/", "model_name": manifest.model,
                   "onnxruntime_web": ONNXRUNTIME_WEB_VERSION if args.onnxruntime_web is None else "local",
                   "image_size": manifest.image_size}
