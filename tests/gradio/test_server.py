@@ -228,6 +228,11 @@ def test_clicks_on_the_image_segment_and_refine_one_object_in_a_real_browser(ser
                 `redraws`, until the new picture has loaded; return its src. (Gradio draws the image with
                 `object-fit: scale-down`: centred, shrunk to fit, never enlarged.)"""
                 before = image.get_attribute("src")
+                # The status line can change before the browser has decoded the picture it announces.
+                page.wait_for_function(
+                    "() => { const i = document.querySelector('#object-image img'); "
+                    "return i && i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0; }",
+                    timeout=30_000)
                 box = image.bounding_box()
                 width, height = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
                 scale = min(box["width"] / width, box["height"] / height, 1)
