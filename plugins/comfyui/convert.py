@@ -28,11 +28,10 @@ def parse_indices(text: str, name: str = "indices") -> list[int] | None:
     parts = [part for part in re.split(r"[,\s\[\]]+", text or "") if part]
     if not parts:
         return None
-    try:
-        return [int(part) for part in parts]
-    except ValueError:
-        raise litetext.InputError(f"{name} must be whole numbers separated by commas, e.g. '0, 2', not {text!r}") \
-            from None
+    # Plain ASCII digits only: Python's int() also reads '1_0' as 10 and other scripts' digits.
+    if not all(re.fullmatch(r"[+-]?[0-9]+", part) for part in parts):
+        raise litetext.InputError(f"{name} must be whole numbers separated by commas, e.g. '0, 2', not {text!r}")
+    return [int(part) for part in parts]
 
 
 def exemplar_boxes(boxes, batch_size: int) -> list[list[list[float]] | None]:

@@ -152,6 +152,8 @@ def test_select_by_prompt_keeps_that_concepts_objects(tracked):
 @pytest.mark.parametrize(("arguments", "match"), [
     ({"object_ids": "999"}, r"no object 999 in these tracks \(object ids: "),
     ({"object_ids": "0, x"}, "object_ids must be whole numbers"),
+    ({"object_ids": "1_0"}, "object_ids must be whole numbers"),  # not Python's reading, 10
+    ({"object_ids": "\u0661"}, "object_ids must be whole numbers"),  # an Arabic-Indic one, not 1
     ({"object_ids": "-1"}, "object ids are 0 or more"),
     ({"prompts": "bicycle"}, "prompt 'bicycle' was not tracked here"),
 ])
