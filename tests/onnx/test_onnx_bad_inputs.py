@@ -245,3 +245,17 @@ def test_an_onnx_engine_keeps_serving_after_bad_input(onnx_engine, photos):
     with pytest.raises(litetext.BoxError):
         onnx_engine.segment(photos[0], "cat", boxes=[[10, 10, 5, 5]])
     assert onnx_engine.segment(photos[0], "cat").prompts == ["cat"]
+
+
+def test_quantizing_a_read_only_export_leaves_it_as_it_was(export_copy, tmp_path):
+    before = sorted(path.name for path in export_copy.iterdir())
+    for path in [export_copy, *export_copy.iterdir()]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        quantize_export(export_copy, tmp_path / "int8")
+    finally:
+        for path in [export_copy, *export_copy.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert sorted(path.name for path in export_copy.iterdir()) == before
+    assert not any(name.startswith(".") for name in (path.name for path in (tmp_path / "int8").iterdir()))
+    assert read_manifest(tmp_path / "int8").precision == "int8-vision"

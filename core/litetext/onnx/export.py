@@ -314,15 +314,23 @@ def _quantized_copy(source: Path, target: Path, manifest: Manifest) -> Manifest:
     for item in source.iterdir():
         if item.is_file() and item.name not in vision.files:
             link_or_copy(item, target / item.name)
+    # The quantiser writes a shape-inferred copy beside the graph it reads, and leaves it there when it fails:
+    # it reads a copy in a private folder of `target`, so the source export is never written to. (A copy, not a
+    # hard link: ONNX refuses external data with several links.)
+    unquantized = target / ".fp32-vision"
+    unquantized.mkdir()
+    for name in vision.files:
+        shutil.copyfile(source / name, unquantized / name)
     quantized = target / vision.file
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)  # its advice to pre-process the graph concerns static quantisation
     try:
-        quantize_dynamic(source / vision.file, quantized, weight_type=QuantType.QInt8,
+        quantize_dynamic(unquantized / vision.file, quantized, weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul"], use_external_data_format=True,
                          extra_options={"MatMulConstBOnly": True})
     finally:
         logging.disable(previous)
+        shutil.rmtree(unquantized, ignore_errors=True)
     spec = _describe(quantized, precision="int8")
     for name in spec.files:  # the quantiser writes its data through a private temporary file (mode 600)
         (target / name).chmod(0o644)
