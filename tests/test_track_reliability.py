@@ -200,6 +200,8 @@ def test_whole_numbers_given_as_floats_track_and_track_options_check_themselves(
     with pytest.raises(litetext.InputError, match="max_objects must be a whole number"):
         litetext.TrackOptions(max_objects=-1)
     assert litetext.TrackOptions(max_frames=3).as_kwargs()["max_frames"] == 3
+    settled = litetext.TrackOptions(max_objects=3.0, threshold=1)  # kept as the engine takes them
+    assert settled.max_objects == 3 and isinstance(settled.max_objects, int) and isinstance(settled.threshold, float)
 
 
 def test_a_long_value_in_a_message_is_cut_and_the_explanation_kept(engine, photos):

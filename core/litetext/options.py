@@ -59,7 +59,9 @@ class TrackOptions:
     mode: str = "auto"
 
     def __post_init__(self) -> None:
-        check_track_settings(**asdict(self))  # a bad setting is refused where it is made, naming it
+        # A bad setting is refused where it is made, naming it; whole numbers are kept as ints (3.0 is 3).
+        for name, value in check_track_settings(**asdict(self)).items():
+            object.__setattr__(self, name, value)
 
     def as_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of `Engine.track`."""

@@ -9,7 +9,6 @@ FiftyOne's runs one pass per class.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,11 +47,19 @@ class LitetextVideoModelConfig(foc.Config):
         d = parse_shared_options(self, d, "LitetextVideoModel")
         tracker = d.get("tracker")
         self.tracker = None if tracker in (None, "") else tracker if isinstance(tracker, bool) else str(tracker)
-        self.confidence_thresh = _optional_fraction(d, "confidence_thresh")
-        self.new_object_threshold = _optional_fraction(d, "new_object_threshold")
-        self.max_objects = _optional_count(d, "max_objects")
         if self.prompt_field and self.prompt_field.startswith("frames."):
             raise ValueError(_SAMPLE_LEVEL_PROMPTS)
+        try:  # litetext checks the settings (3.0 objects is 3, 2.5 is refused); the message names our key
+            settings = litetext.TrackOptions(threshold=d.get("confidence_thresh"),
+                                             new_object_threshold=d.get("new_object_threshold"),
+                                             max_objects=d.get("max_objects"))
+        except litetext.InputError as error:
+            message = str(error)
+            raise ValueError("confidence_thresh" + message.removeprefix("threshold")
+                             if message.startswith("threshold ") else message) from None
+        self.confidence_thresh = settings.threshold
+        self.new_object_threshold = settings.new_object_threshold
+        self.max_objects = settings.max_objects
 
     def track_options(self, start_frame: int = 0, max_frames: int | None = None) -> litetext.TrackOptions:
         """`Engine.track`'s settings from this config, for the frames from `start_frame` on (at most
@@ -63,27 +70,6 @@ class LitetextVideoModelConfig(foc.Config):
 
 _SAMPLE_LEVEL_PROMPTS = ("a video's prompts come from a sample-level field (text prompts for the whole video), "
                          "not a frame field")
-
-
-def _optional_fraction(d: Mapping[str, Any], key: str) -> float | None:
-    value = d.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{key} must be a number between 0 and 1, not {value!r}")
-    return float(value)
-
-
-def _optional_count(d: Mapping[str, Any], key: str) -> int | None:
-    """`d[key]` if it is a whole number >= 1 (as `Engine.track` takes it; 3.0 is 3), None if unset; never
-    rounded."""
-    value = d.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value != int(value) or value < 1:
-        raise ValueError(f"{key} must be a whole number >= 1, not {value!r}")
-    return int(value)
 
 
 class LitetextVideoModel(PromptsFromConfig, fom.SamplesMixin, fom.Model):
