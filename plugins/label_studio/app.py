@@ -105,6 +105,22 @@ class Metrics:
                 "predict_latency_ms": {"p50": percentile(0.5), "p99": percentile(0.99), "count": len(latencies)}}
 
 
+def parse_json_body(body: bytes) -> Any:
+    """The JSON value of a request `body`, or a `RequestError` (400) saying why it cannot be read."""
+    depth = json_depth(body)
+    if depth > MAX_JSON_DEPTH:
+        raise RequestError(400, f"request body nests arrays and objects {depth} deep; the limit is {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(body or b"null")
+    except RecursionError:  # not within MAX_JSON_DEPTH, but never a 500 if it were
+        raise RequestError(400, f"request body nests too deeply (the limit is {MAX_JSON_DEPTH})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as problem:
+        raise RequestError(400, f"request body is not valid JSON ({problem})") from None
+    except ValueError as problem:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
+        raise RequestError(400, f"request body has a number too long to read ({str(problem).split(':')[0]})"
+                           ) from None
+
+
 def create_app(settings: BackendSettings | None = None, *, engine: Any = None, load_model: bool = True):
     """The ASGI app. `settings` default to the environment; `engine` to `litetext.load(settings.model, ...)`.
 
@@ -138,19 +154,8 @@ def create_app(settings: BackendSettings | None = None, *, engine: Any = None, l
             body.extend(chunk)
             if len(body) > settings.max_request_bytes:
                 raise RequestError(413, f"request body is larger than the {settings.max_request_bytes:,}-byte limit")
-        depth = json_depth(body)
-        if depth > MAX_JSON_DEPTH:
-            raise RequestError(400, f"request body nests arrays and objects {depth} deep; the limit is "
-                                    f"{MAX_JSON_DEPTH}")
-        try:
-            data = json.loads(bytes(body) or b"null")
-        except RecursionError:  # not within MAX_JSON_DEPTH, but never a 500 if it were
-            raise RequestError(400, f"request body nests too deeply (the limit is {MAX_JSON_DEPTH})") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as problem:
-            raise RequestError(400, f"request body is not valid JSON ({problem})") from None
-        except ValueError as problem:  # an integer of more than 4,300 digits (sys.get_int_max_str_digits)
-            raise RequestError(400, f"request body has a number too long to read ({str(problem).split(':')[0]})"
-                               ) from None
+        # Parsed in a worker thread: a body near the limit takes a while, and /health must answer meanwhile.
+        data = await run_in_threadpool(parse_json_body, bytes(body))
         if not isinstance(data, dict):
             refuse("request body", "a JSON object", data)
         return data
