@@ -202,6 +202,7 @@ def start_backend(tmp_path: Path, *, model: str = "tiny-random",
 def label_studio_venv() -> Path:
     """Label Studio's own virtual environment: $LITETEXT_LS_VENV, else one under the user cache directory,
     created (pip install label-studio) on first use. Never inside the repository."""
+    import fcntl
     import os
     import subprocess
     import sys
@@ -211,10 +212,14 @@ def label_studio_venv() -> Path:
     else:
         cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
         venv = cache / "litetext" / "test-envs" / "label-studio-1.23"
-    if not (venv / "bin" / "label-studio").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"label-studio=={LABEL_STUDIO_VERSION}"],
-                       check=True, timeout=1800)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    # Test workers that start Label Studio at once take turns: one installs, the others find it installed.
+    with open(venv.parent / f".{venv.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (venv / "bin" / "label-studio").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"label-studio=={LABEL_STUDIO_VERSION}"],
+                           check=True, timeout=1800)
     return venv
 
 
