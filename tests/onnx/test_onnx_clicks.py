@@ -124,3 +124,23 @@ def test_tracker_false_leaves_the_exported_tracker_out(onnx_tracker_export, onnx
 def test_composing_a_tracker_on_onnx_says_to_assemble_first(onnx_tracker_export):
     with pytest.raises(litetext.ModelError, match="litetext models assemble"):
         litetext.load(str(onnx_tracker_export), tracker="sam3")
+
+
+def test_the_exported_mask_choice_equals_transformers_own(torch_clicks):
+    """The single-mask graph chooses the mask with rank-4 gathers (WebGPU compiles no rank-5 GatherElements); the
+    choice and its numbers are transformers' own, bit for bit, stable single masks and fallbacks alike."""
+    import torch
+
+    from litetext.onnx.tracker_stages import select_stable_mask
+
+    decoder = torch_clicks.tracker.model.mask_decoder
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 4, 16, 16, generator=generator) * 5
+    logits[0, 0, 0] = 20.0  # a single mask far from the threshold everywhere: stable, kept
+    scores = torch.rand(2, 3, 4, generator=generator)
+    expected = decoder._dynamic_multimask_via_stability(logits, scores)
+    chosen = select_stable_mask(decoder, logits, scores)
+    for ours, theirs in zip(chosen, expected, strict=True):
+        assert ours.shape == theirs.shape and torch.equal(ours, theirs)
+    stable = decoder._get_stability_scores(logits[:, :, 0:1]) >= decoder.dynamic_multimask_stability_thresh
+    assert stable.any() and not stable.all()  # both branches were taken

@@ -91,9 +91,9 @@ def translation_table() -> dict[Any, Any]:
                 bias = op.CastLike(mask, query)
             for _ in range(4 - len(mask.shape)):
                 bias = op.Unsqueeze(bias, op.Constant(value_ints=[0]))
-            # the fused op wants (batch or 1, heads or 1, queries, keys) exactly
-            shape = op.Concat(op.Shape(bias, start=0, end=2), op.Shape(query, start=2, end=3),
-                              op.Shape(key, start=2, end=3), axis=0)
+            # (batch, heads, queries, keys) in full: onnxruntime-web's WebGPU kernel broadcasts no dimension
+            shape = op.Concat(op.Shape(query, start=0, end=1), op.Constant(value_ints=[heads]),
+                              op.Shape(query, start=2, end=3), op.Shape(key, start=2, end=3), axis=0)
             bias = op.Expand(bias, shape)
         out = microsoft.MultiHeadAttention(to_tokens(query), to_tokens(key), to_tokens(value), None, None, bias,
                                            num_heads=heads, scale=float(scale))

@@ -7,6 +7,7 @@ Heavy: imports torch. Only the exporter imports it.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -51,9 +52,32 @@ class TrackerDecoderStage(torch.nn.Module):
         sparse = encoder._embed_points(input_points[:, None], input_labels[:, None], pad=False)
         no_mask = encoder.no_mask_embed.weight.reshape(1, -1, 1, 1).expand(1, -1, *encoder.image_embedding_size)
         dense = torch.where(has_mask_input.reshape(1, 1, 1, 1) > 0, encoder.mask_embed(mask_input), no_mask)
-        masks, iou_scores, _, object_scores = model.mask_decoder(
-            image_embeddings=image_embedding_2,
-            image_positional_embeddings=model.get_image_wide_positional_embeddings(),
-            sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=self.multimask,
-            high_resolution_features=[image_embedding_0, image_embedding_1])
+        decoder = model.mask_decoder
+        decoder._dynamic_multimask_via_stability = functools.partial(select_stable_mask, decoder)
+        try:
+            masks, iou_scores, _, object_scores = decoder(
+                image_embeddings=image_embedding_2,
+                image_positional_embeddings=model.get_image_wide_positional_embeddings(),
+                sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=self.multimask,
+                high_resolution_features=[image_embedding_0, image_embedding_1])
+        finally:
+            del decoder._dynamic_multimask_via_stability  # the class's own again
         return iou_scores, masks, object_scores
+
+
+def select_stable_mask(decoder: Any, all_mask_logits, all_iou_scores):
+    """transformers' `Sam3TrackerMaskDecoder._dynamic_multimask_via_stability`, the same selection (the single
+    mask where it is stable, else the candidate with the best predicted IoU) with the masks gathered as rank-4
+    tensors: onnxruntime-web's WebGPU GatherElements does not compile for rank 5 (its shader builds an index
+    array with a constructor WGSL refuses), and the masks are (batch, points, candidates, height, width)."""
+    batch, points, _, height, width = all_mask_logits.shape
+    candidates = all_mask_logits[:, :, 1:].flatten(0, 1)  # (batch * points, 3, height, width)
+    candidate_scores = all_iou_scores[:, :, 1:]
+    best = torch.argmax(candidate_scores, dim=-1)  # (batch, points)
+    index = best.reshape(-1, 1, 1, 1).expand(-1, 1, height, width)
+    best_logits = torch.gather(candidates, 1, index).reshape(batch, points, 1, height, width)
+    best_scores = torch.gather(candidate_scores, 2, best.unsqueeze(-1))
+    single_logits, single_scores = all_mask_logits[:, :, 0:1], all_iou_scores[:, :, 0:1]
+    stable = decoder._get_stability_scores(single_logits) >= decoder.dynamic_multimask_stability_thresh
+    return (torch.where(stable[..., None, None].expand_as(single_logits), single_logits, best_logits),
+            torch.where(stable.expand_as(single_scores), single_scores, best_scores))
