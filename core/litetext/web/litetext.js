@@ -109,7 +109,8 @@ export async function loadModel(baseUrl, { backend = "auto", onProgress = () => 
     }
     return new Model({ manifest, tokenizer, settings, sessions, backend: "wasm" });
   }
-  return new Model({ manifest, tokenizer, settings, sessions, backend: chosen });
+  const gpu = chosen === "webgpu" ? await ort.env.webgpu.device : null;
+  return new Model({ manifest, tokenizer, settings, sessions, backend: chosen, gpu });
 }
 
 function loadError(error) {
@@ -299,8 +300,8 @@ function checkSize(width, height) {
 
 /** One loaded export: the stages, each a method. */
 export class Model {
-  constructor({ manifest, tokenizer, settings, sessions, backend }) {
-    Object.assign(this, { manifest, tokenizer, settings, sessions, backend });
+  constructor({ manifest, tokenizer, settings, sessions, backend, gpu = null }) {
+    Object.assign(this, { manifest, tokenizer, settings, sessions, backend, gpu });
     this.textCache = new Map();
     /** Whether the export has SAM3's tracker, so that clicks and boxes on one object run (decodeObject). */
     this.hasTracker = Boolean(sessions.tracker_decoder);
@@ -311,7 +312,7 @@ export class Model {
     const values = pixelValues(pixels, this.settings);
     const input = new ort.Tensor("float32", values, [1, 3, this.settings.height, this.settings.width]);
     const name = this.manifest.graphs.vision_encoder.inputs[0].name;
-    return await this.sessions.vision_encoder.run({ [name]: input });
+    return await this.runGraph("vision_encoder", { [name]: input });
   }
 
   /** {features, mask} (ort.Tensor, 1 × 32 × D and 1 × 32) of each prompt; each prompt is encoded once. */
@@ -321,7 +322,7 @@ export class Model {
       const { inputIds, attentionMask, truncated } = this.tokenizer.encodeBatch(missing, TEXT_LENGTH);
       if (truncated.length) console.warn(`litetext: prompts cut to ${TEXT_LENGTH} tokens:`, truncated);
       const shape = [missing.length, TEXT_LENGTH];
-      const { text_features: features } = await this.sessions.text_encoder.run({
+      const { text_features: features } = await this.runGraph("text_encoder", {
         input_ids: new ort.Tensor("int64", inputIds, shape),
         attention_mask: new ort.Tensor("int64", attentionMask, shape),
       });
@@ -347,7 +348,29 @@ export class Model {
       else if (imageFeatures[name]) feeds[name] = imageFeatures[name];
       else throw new LitetextError(`the decoder takes ${name}, which the page does not know how to give`);
     }
-    return await this.sessions.decoder.run(feeds);
+    return await this.runGraph("decoder", feeds);
+  }
+
+  /**
+   * One graph's outputs. On WebGPU a kernel the browser cannot compile or validate raises no error in onnxruntime:
+   * its outputs are garbage. The run is watched through the device's error scopes, and such a run is an error.
+   */
+  async runGraph(role, feeds) {
+    const session = this.sessions[role];
+    if (!this.gpu) return await session.run(feeds);
+    const scopes = ["validation", "out-of-memory", "internal"];
+    for (const scope of scopes) this.gpu.pushErrorScope(scope);
+    let outputs;
+    try {
+      outputs = await session.run(feeds);
+    } finally {
+      const errors = (await Promise.all(scopes.map(() => this.gpu.popErrorScope()))).filter(Boolean);
+      if (errors.length) {
+        throw new LitetextError(`WebGPU failed running the ${role} graph in this browser (${errors[0].message.split("\n")[0]}), ` +
+                                "so its results cannot be trusted: reload the page with ?backend=wasm");
+      }
+    }
+    return outputs;
   }
 
   /**
@@ -357,8 +380,7 @@ export class Model {
   async decodeObject(imageFeatures, { points, labels, count }, multimask = false) {
     if (!this.hasTracker) throw new LitetextError(NO_TRACKER);
     const role = multimask ? "tracker_decoder_multimask" : "tracker_decoder";
-    const session = this.sessions[role];
-    if (!session) throw new LitetextError(`this export has no ${role} graph: re-export it with this litetext`);
+    if (!this.sessions[role]) throw new LitetextError(`this export has no ${role} graph: re-export it with this litetext`);
     const maskShape = this.manifest.graphs[role].inputs.find((t) => t.name === "mask_input").shape;
     const feeds = {
       input_points: new ort.Tensor("float32", points, [1, count, 2]),
@@ -367,7 +389,7 @@ export class Model {
       has_mask_input: new ort.Tensor("float32", new Float32Array(1), [1]),
     };
     for (let i = 0; i < 3; i++) feeds[`image_embedding_${i}`] = imageFeatures[`tracker_embedding_${i}`];
-    return await session.run(feeds);
+    return await this.runGraph(role, feeds);
   }
 }
 
