@@ -24,7 +24,6 @@ import json
 import multiprocessing
 import os
 import platform
-import re
 import resource
 import shutil
 import subprocess
@@ -47,8 +46,6 @@ WARM_UP = ("astronaut.jpg", "bus")
 IMAGES = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 PROMPTS = [("person", "car"), ("dog", "bicycle"), ("tree", "window")]  # (first prompt, re-prompt) per image
 THRESHOLD = 0.5
-STATUS = re.compile(r"Image encoded in ([\d.]+) s; prompts in ([\d.]+) s")
-REPROMPT_STATUS = re.compile(r"Image already encoded; prompts in ([\d.]+) s")
 
 
 def log(line: str) -> None:
@@ -230,19 +227,17 @@ def run_browser(base: str, timeout_s: float, repeats: int) -> dict:
                     break
                 image = image.replace(".jpg", ".png")
                 first = settle(segment, [image, prompt, THRESHOLD])
-                first_status = page.inner_text("#status")
+                first_status, first_timings = page.inner_text("#status"), page.evaluate("window.litetext.timings()")
                 second = settle(segment, [image, again, THRESHOLD])
-                second_status = page.inner_text("#status")
+                second_status, second_timings = page.inner_text("#status"), page.evaluate("window.litetext.timings()")
                 if not (first["ok"] and second["ok"]):
                     out["error"] = f"segment() failed: {first.get('error') or second.get('error')}"
                     return out
                 run = {"image": image, "encode_prompt_ms": first["ms"], "reprompt_ms": second["ms"],
                        "instances": [len(first["value"]), len(second["value"])],
                        "status": [first_status, second_status]}
-                if match := STATUS.search(first_status):
-                    run["page_encode_ms"], run["page_prompt_ms"] = (float(v) * 1e3 for v in match.groups())
-                if match := REPROMPT_STATUS.search(second_status):
-                    run["page_reprompt_prompt_ms"] = float(match.group(1)) * 1e3
+                run.update(page_encode_ms=first_timings["encodeImageMs"], page_prompt_ms=first_timings["promptsMs"],
+                           page_reprompt_prompt_ms=second_timings["promptsMs"])
                 out["runs"].append(run)
                 log(f"  {image}: encode + prompt {first['ms']:,.0f} ms, re-prompt {second['ms']:,.0f} ms "
                     f"({first_status!r} / {second_status!r})")

@@ -48,12 +48,19 @@ def serve_folder():
         server.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's chromium, headless (WebAssembly, one thread: http.server sends no cross-origin isolation headers)."""
+@pytest.fixture(scope="module")
+def playwright():
+    """Playwright's sync API for one test module. One at a time in a process (a second start in the same thread
+    fails), so it stops with the module: other suites on the same worker start their own."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with sync_playwright() as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    """Debian's chromium, headless (WebAssembly, one thread: http.server sends no cross-origin isolation headers)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()

@@ -96,6 +96,8 @@ def test_a_new_prompt_reuses_the_encoded_image_and_the_slider_refilters(page, ex
     assert "error" not in segment(page, "photo.jpg", PROMPTS)
     found = segment(page, "photo.jpg", ["person", "cat"], threshold=0.4)
     assert "Image already encoded" in page.inner_text("#status")
+    timings = page.evaluate("window.litetext.timings()")
+    assert timings["imageCacheHit"] is True and timings["promptsMs"] > 0 and timings["backend"] == "wasm"
     expected = litetext.load(str(export)).segment(photos[1], ["person", "cat"], threshold=0.4)
     assert_same_instances(found, python_instances(expected))
 

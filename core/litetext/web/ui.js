@@ -2,7 +2,8 @@
 // box, a score slider that re-filters the last run without the model, and clicks on the image (an include point;
 // shift-click an exclude point; a drag a box) that segment one object with SAM3's tracker when the export has it.
 // It also sets window.litetext, the page's JavaScript API: ready, segment(image, prompts, {threshold,
-// maskThreshold}), refilter, segmentObject(image, {points, pointLabels, box, multimask}).
+// maskThreshold}), refilter, segmentObject(image, {points, pointLabels, box, multimask}), and timings(): the last
+// model call's {encodeImageMs, promptsMs, imageCacheHit, backend}, or null before the first.
 //
 // A click on the image first dispatches a cancelable "litetext:click" event on window ({x, y, label, image}, x and y
 // in image pixels); a listener that calls preventDefault() keeps the page from segmenting it.
@@ -15,7 +16,7 @@ const $ = (id) => document.getElementById(id);
 const view = $("view");
 const NO_CLICKS = Object.freeze({ points: [], pointLabels: [], box: null });
 /** The page's clicks on the shown image: what the next click adds to. */
-const state = { segmenter: null, image: null, shown: null, clicks: NO_CLICKS };
+const state = { segmenter: null, image: null, shown: null, clicks: NO_CLICKS, timings: null };
 /** Pointer travel (screen pixels) beyond which a press on the image is a drag (a box), not a click. */
 const DRAG_PIXELS = 4;
 
@@ -151,7 +152,7 @@ async function segment(image, prompts, { threshold, maskThreshold = 0.5 } = {}) 
     state.clicks = NO_CLICKS;
     $("clear-clicks").disabled = true;
     draw(result);
-    const { encodeImageMs, promptsMs, imageCacheHit } = result.timings;
+    const { encodeImageMs, promptsMs, imageCacheHit } = remember(result.timings);
     status(`${result.instances.length} instance(s). ` + (imageCacheHit ? "Image already encoded; " :
       `Image encoded in ${(encodeImageMs / 1000).toFixed(2)} s; `) + `prompts in ${(promptsMs / 1000).toFixed(2)} s.`);
     showMessage("");
@@ -159,6 +160,12 @@ async function segment(image, prompts, { threshold, maskThreshold = 0.5 } = {}) 
   } catch (error) {
     throw failed(error);
   }
+}
+
+/** Keep a model call's timings for window.litetext.timings(); returns them. */
+function remember(timings) {
+  state.timings = { ...timings, backend: state.segmenter.model.backend };
+  return timings;
 }
 
 /** Show an error on the page; the LitetextError to reject with. */
@@ -204,7 +211,7 @@ async function showObject(image, options) {
     });
     const best = result.candidates.reduce((a, b) => (b.score > a.score ? b : a));
     draw({ pixels: result.pixels, instances: [{ ...best, prompt: "object", promptIndex: 0 }] });
-    const { encodeImageMs, promptsMs, imageCacheHit } = result.timings;
+    const { encodeImageMs, promptsMs, imageCacheHit } = remember(result.timings);
     status(`Object score ${best.score.toFixed(3)}. ` + (imageCacheHit ? "Image already encoded; " :
       `Image encoded in ${(encodeImageMs / 1000).toFixed(2)} s; `) + `clicks in ${(promptsMs / 1000).toFixed(2)} s.`);
     showMessage("");
@@ -262,7 +269,7 @@ function clicks() {
   return { points: points.map((point) => [...point]), pointLabels: [...pointLabels], box: box && [...box] };
 }
 
-window.litetext = { ready, segment, refilter, segmentObject, clicks, LitetextError };
+window.litetext = { ready, segment, refilter, segmentObject, clicks, timings: () => state.timings, LitetextError };
 
 function promptsFromBox() {
   return $("prompts").value.split(/[,\n]/).filter((part) => part.trim());
