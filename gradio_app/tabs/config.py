@@ -22,6 +22,10 @@ OFFLINE_MODELS = ("tiny-random", "tiny-random-sam3", "tiny-random-tracker")
 #: Online compositions offered next to their detector: `DETECTOR+TRACKER` is `litetext.load(DETECTOR,
 #: tracker=TRACKER)`, the LiteText detector with the tracker of a sam3_video checkpoint, for clicks and video.
 COMPOSED_MODELS = ("s0-16+sam3",)
+#: EfficientSAM3's small-image-encoder models, offered online after the confirmed checkpoints: published only as
+#: upstream `.pt` files, which litetext downloads and converts on first use (their file names are unconfirmed, so
+#: a failed download is a one-line error naming the file; they need timm, the `efficient` extra).
+STUDENT_MODELS = ("ev-m", "rv-m", "tv-m")
 
 
 @dataclass
@@ -29,12 +33,12 @@ class AppConfig:
     """How the app runs: the default model, the models offered, and resource limits.
 
     `models` defaults to the offline models when `model` is a tiny-random alias, else to every registered
-    checkpoint whose hub id is confirmed (`ModelSpec.verified`) and the compositions of confirmed ones
-    (`COMPOSED_MODELS`), plus `model` itself. A model name is an alias, hub id or folder, or `DETECTOR+TRACKER`
-    (see `load_engine`). `teacher` is the model of the side-by-side mode; `preload` sets it to None (no
-    side-by-side mode) when it cannot load. The model runs once per request at `run_threshold`, keeping at most
-    `max_instances`; the score slider then only filters that result. A video is tracked for at most
-    `max_video_frames` frames of at most `max_video_pixels` pixels each.
+    checkpoint whose hub id is confirmed (`ModelSpec.verified`), the compositions of confirmed ones
+    (`COMPOSED_MODELS`) and EfficientSAM3's models (`STUDENT_MODELS`), plus `model` itself. A model name is an
+    alias, hub id or folder, or `DETECTOR+TRACKER` (see `load_engine`). `teacher` is the model of the side-by-side
+    mode; `preload` sets it to None (no side-by-side mode) when it cannot load. The model runs once per request at
+    `run_threshold`, keeping at most `max_instances`; the score slider then only filters that result. A video is
+    tracked for at most `max_video_frames` frames of at most `max_video_pixels` pixels each.
     """
 
     model: str = litetext.DEFAULT_MODEL
@@ -64,6 +68,7 @@ class AppConfig:
                     detector = composed.split("+")[0]
                     if detector in self.models and all(confirmed(part) for part in composed.split("+")):
                         self.models.insert(self.models.index(detector) + 1, composed)
+                self.models += [alias for alias in STUDENT_MODELS if alias in litetext.MODELS]
         if self.model not in self.models:
             self.models.insert(0, self.model)
         if self.teacher is None:

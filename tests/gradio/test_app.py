@@ -66,7 +66,7 @@ def test_config_offers_the_offline_models_for_tiny_random(config):
     assert config.teacher == "tiny-random-sam3"
     assert config.tracker_models == ["tiny-random-tracker"] and config.object_model == "tiny-random-tracker"
     online = app.AppConfig(model="s0-16", work_dir=config.work_dir)
-    assert online.models == ["s0-16", "s0-16+sam3", "sam3"] and online.teacher == "sam3"
+    assert online.models == ["s0-16", "s0-16+sam3", "sam3", "ev-m", "rv-m", "tv-m"] and online.teacher == "sam3"
     assert online.object_model == "s0-16+sam3"  # LiteText's detector with SAM3's tracker answers clicks and video
     assert "s0-32" not in online.models  # not published on the hub
     assert "s1-16" not in online.models  # its hub id is unconfirmed
