@@ -25,25 +25,23 @@ WEBGPU_ARGS = [arg for arg in CHROMIUM_ARGS if arg != "--disable-gpu"] + ["--ena
 
 
 @pytest.fixture(scope="module")
-def page(tracker_export, cat, tmp_path_factory, serve_folder):
-    from playwright.sync_api import sync_playwright
-
+def page(playwright, tracker_export, cat, tmp_path_factory, serve_folder):
     from litetext.cli import main
 
     site = tmp_path_factory.mktemp("web-webgpu-root") / "site"
     assert main(["web", str(tracker_export), "--out", str(site)]) == 0
     shutil.copy(cat, site / "photo.jpg")
     base = serve_folder(site.parent, "site/site.json")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=WEBGPU_ARGS)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=WEBGPU_ARGS)
+    try:
         page = browser.new_page()
         page.goto(f"{base}/site/index.html")
         if not page.evaluate("navigator.gpu ? navigator.gpu.requestAdapter().then(a => a !== null) : false"):
-            browser.close()
             pytest.skip("this chromium offers no WebGPU adapter")
         page.goto(f"{base}/site/index.html?backend=webgpu")
         assert page.evaluate("window.litetext.ready.then(r => [r.backend, r.tracker])") == ["webgpu", True]
         yield page
+    finally:
         browser.close()
 
 
