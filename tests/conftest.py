@@ -235,6 +235,17 @@ def onnx_export(checkpoints, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def onnx_student_export(checkpoints, tmp_path_factory) -> Path:
+    """The tiny EfficientSAM3 checkpoint (a student trunk in place of the ViT) exported by the command line."""
+    pytest.importorskip("onnxruntime", reason='the ONNX export needs pip install "litetext[onnx]"')
+    from litetext.cli import main
+
+    out = tmp_path_factory.mktemp("onnx-student") / "tiny-student"
+    assert main(["export", str(checkpoints["student"]), "--format", "onnx", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def onnx_tracker_export(tracker_checkpoints, tmp_path_factory) -> Path:
     """The tiny LiteText detector composed with SAM3's tracker, exported by the command line (tracker graphs too)."""
     pytest.importorskip("onnxruntime", reason='the ONNX export needs pip install "litetext[onnx]"')

@@ -154,14 +154,10 @@ def test_segment_command_runs_an_export_directory(onnx_export, photos, tmp_path)
     assert json.loads((out / "coco.json").read_text())["annotations"]
 
 
-def test_a_student_model_exports_and_runs_on_onnx_runtime_like_the_pipeline(checkpoints, reference_for, photos,
-                                                                            tmp_path):
+def test_a_student_model_exports_and_runs_on_onnx_runtime_like_the_pipeline(onnx_student_export, reference_for,
+                                                                            photos):
     """EfficientSAM3 (a student trunk in place of the ViT) through the same export and runtime."""
-    from litetext.cli import main
-
-    out = tmp_path / "student"
-    assert main(["export", str(checkpoints["student"]), "--format", "onnx", "--out", str(out)]) == 0
-    engine = litetext.load(str(out))
+    engine = litetext.load(str(onnx_student_export))
     assert engine.info.backend == "onnx"
     image = Image.open(photos[0]).convert("RGB")
     result = engine.segment(image, PROMPTS[:2], threshold=0.3)

@@ -64,3 +64,25 @@ def browser(playwright):
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
+
+
+@pytest.fixture(scope="session")
+def site_for(serve_folder, tmp_path_factory):
+    """site_for(export, photo) -> the URL of index.html of the site `litetext web` builds from `export`, with `photo`
+    as photo.jpg beside it, served by http.server; built once per export and photo."""
+    import shutil
+
+    from litetext.cli import main
+
+    sites = {}
+
+    def build(export: Path, photo: Path) -> str:
+        key = (str(export), str(photo))
+        if key not in sites:
+            site = tmp_path_factory.mktemp("web-site") / "site"
+            assert main(["web", str(export), "--out", str(site)]) == 0
+            shutil.copy(photo, site / "photo.jpg")
+            sites[key] = f"{serve_folder(site.parent, 'site/site.json')}/site/index.html"
+        return sites[key]
+
+    return build

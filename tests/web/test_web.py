@@ -90,6 +90,23 @@ def test_the_page_finds_what_the_onnx_and_torch_engines_find(page, export, check
     assert page.locator("#results li").count() == len(found)
 
 
+def test_a_student_models_page_finds_what_the_onnx_engine_finds(browser, site_for, onnx_student_export, photos):
+    """EfficientSAM3's trunk (a tiny EfficientViT), the model docs/web.md recommends for a browser."""
+    import litetext
+
+    page = browser.new_page()
+    try:
+        page.goto(site_for(onnx_student_export, photos[1]))
+        assert page.evaluate("window.litetext.ready.then(r => r.backend)") == "wasm"
+        found = segment(page, "photo.jpg", PROMPTS)
+        assert "error" not in found, found
+        assert found, "random weights should keep some instances at 0.5"
+        expected = litetext.load(str(onnx_student_export)).segment(photos[1], PROMPTS)
+        assert_same_instances(found, python_instances(expected))
+    finally:
+        page.close()
+
+
 def test_a_new_prompt_reuses_the_encoded_image_and_the_slider_refilters(page, export, photos):
     import litetext
 

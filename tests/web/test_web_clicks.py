@@ -3,7 +3,6 @@ Debian's chromium (onnxruntime-web, WebAssembly) as the ONNX Runtime and PyTorch
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +41,9 @@ def tracker_export(onnx_tracker_export) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(browser, tracker_export, cat, tmp_path_factory, serve_folder):
-    from litetext.cli import main
-
-    site = tmp_path_factory.mktemp("web-tracker-root") / "site"
-    assert main(["web", str(tracker_export), "--out", str(site)]) == 0
-    shutil.copy(cat, site / "photo.jpg")
+def page(browser, tracker_export, cat, site_for):
     page = browser.new_page()
-    page.goto(f"{serve_folder(site.parent, 'site/site.json')}/site/index.html")
+    page.goto(site_for(tracker_export, cat))
     assert page.evaluate("window.litetext.ready.then(r => [r.backend, r.tracker])") == ["wasm", True]
     yield page
     page.close()

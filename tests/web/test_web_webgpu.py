@@ -4,7 +4,7 @@ browser cannot compile is an error naming WebGPU, never a silent wrong result.""
 
 from __future__ import annotations
 
-import shutil
+import re
 from pathlib import Path
 
 import pytest
@@ -25,24 +25,32 @@ WEBGPU_ARGS = [arg for arg in CHROMIUM_ARGS if arg != "--disable-gpu"] + ["--ena
 
 
 @pytest.fixture(scope="module")
-def page(playwright, tracker_export, cat, tmp_path_factory, serve_folder):
-    from litetext.cli import main
-
-    site = tmp_path_factory.mktemp("web-webgpu-root") / "site"
-    assert main(["web", str(tracker_export), "--out", str(site)]) == 0
-    shutil.copy(cat, site / "photo.jpg")
-    base = serve_folder(site.parent, "site/site.json")
+def webgpu_browser(playwright, site_for, tracker_export, cat):
+    """Chromium with WebGPU on; skips where it offers no adapter."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=WEBGPU_ARGS)
     try:
         page = browser.new_page()
-        page.goto(f"{base}/site/index.html")
+        page.goto(site_for(tracker_export, cat))  # a secure context (localhost), where navigator.gpu exists
         if not page.evaluate("navigator.gpu ? navigator.gpu.requestAdapter().then(a => a !== null) : false"):
             pytest.skip("this chromium offers no WebGPU adapter")
-        page.goto(f"{base}/site/index.html?backend=webgpu")
-        assert page.evaluate("window.litetext.ready.then(r => [r.backend, r.tracker])") == ["webgpu", True]
-        yield page
+        page.close()
+        yield browser
     finally:
         browser.close()
+
+
+def open_on_webgpu(browser, url: str, tracker: bool):
+    page = browser.new_page()
+    page.goto(f"{url}?backend=webgpu")
+    assert page.evaluate("window.litetext.ready.then(r => [r.backend, r.tracker])") == ["webgpu", tracker]
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(webgpu_browser, site_for, tracker_export, cat):
+    page = open_on_webgpu(webgpu_browser, site_for(tracker_export, cat), tracker=True)
+    yield page
+    page.close()
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +92,8 @@ def test_clicks_on_webgpu_find_what_the_onnx_engine_finds(page, engine, cat, pro
 
 
 def test_a_webgpu_error_during_a_run_is_an_error_naming_webgpu_and_the_page_keeps_working(page):
-    # A shader the browser refuses, compiled while the decoder runs: what a kernel onnxruntime-web cannot build does.
+    # A shader the browser refuses, compiled during a run (the first graph the call runs): what a kernel
+    # onnxruntime-web cannot build does.
     message = page.evaluate("""async () => {
         const api = await import('./litetext.js');
         const run = api.ort.InferenceSession.prototype.run;
@@ -98,5 +107,21 @@ def test_a_webgpu_error_during_a_run_is_an_error_naming_webgpu_and_the_page_keep
             api.ort.InferenceSession.prototype.run = run;
         }
     }""")
-    assert message and "WebGPU failed running the text_encoder graph" in message and "?backend=wasm" in message
+    assert re.search(r"WebGPU failed running the \w+ graph in this browser \(.+\)", message or ""), message
+    assert "reload the page with ?backend=wasm" in message
     assert "error" not in segment(page, "photo.jpg", ["cat"])
+
+
+def test_a_student_model_on_webgpu_finds_what_the_onnx_engine_finds(webgpu_browser, site_for, onnx_student_export,
+                                                                    cat):
+    """EfficientSAM3's trunk (a tiny EfficientViT) is what docs/web.md recommends for a browser."""
+    import litetext
+
+    page = open_on_webgpu(webgpu_browser, site_for(onnx_student_export, cat), tracker=False)
+    try:
+        found = segment(page, "photo.jpg", PROMPTS)
+        assert "error" not in found, found
+        assert found, "random weights should keep some instances at 0.5"
+        assert_same_instances(found, python_instances(litetext.load(str(onnx_student_export)).segment(cat, PROMPTS)))
+    finally:
+        page.close()
