@@ -222,35 +222,30 @@ def clip(photos, tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def onnx_export(checkpoints, tmp_path_factory) -> Path:
-    """The tiny LiteText checkpoint exported to ONNX by the command line, fp32. Shared by the ONNX and web tests, so
-    a site built from it must leave it usable (quantising it after `litetext web` is tested too)."""
+def export_by_command_line(checkpoint: Path, out: Path) -> Path:
+    """`litetext export CHECKPOINT --format onnx --out OUT` (fp32), as a user runs it; returns `out`."""
     pytest.importorskip("onnxruntime", reason='the ONNX export needs pip install "litetext[onnx]"')
     from litetext.cli import main
 
-    out = tmp_path_factory.mktemp("onnx") / "tiny-litetext"
-    assert main(["export", str(checkpoints["litetext"]), "--format", "onnx", "--out", str(out)]) == 0
+    assert main(["export", str(checkpoint), "--format", "onnx", "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def onnx_export(checkpoints, tmp_path_factory) -> Path:
+    """The tiny LiteText checkpoint exported to ONNX. Shared by the ONNX and web tests, so a site built from it must
+    leave it usable (quantising it after `litetext web` is tested too)."""
+    return export_by_command_line(checkpoints["litetext"], tmp_path_factory.mktemp("onnx") / "tiny-litetext")
 
 
 @pytest.fixture(scope="session")
 def onnx_student_export(checkpoints, tmp_path_factory) -> Path:
-    """The tiny EfficientSAM3 checkpoint (a student trunk in place of the ViT) exported by the command line."""
-    pytest.importorskip("onnxruntime", reason='the ONNX export needs pip install "litetext[onnx]"')
-    from litetext.cli import main
-
-    out = tmp_path_factory.mktemp("onnx-student") / "tiny-student"
-    assert main(["export", str(checkpoints["student"]), "--format", "onnx", "--out", str(out)]) == 0
-    return out
+    """The tiny EfficientSAM3 checkpoint (a student trunk in place of the ViT) exported to ONNX."""
+    return export_by_command_line(checkpoints["student"], tmp_path_factory.mktemp("onnx-student") / "tiny-student")
 
 
 @pytest.fixture(scope="session")
 def onnx_tracker_export(tracker_checkpoints, tmp_path_factory) -> Path:
-    """The tiny LiteText detector composed with SAM3's tracker, exported by the command line (tracker graphs too)."""
-    pytest.importorskip("onnxruntime", reason='the ONNX export needs pip install "litetext[onnx]"')
-    from litetext.cli import main
-
-    out = tmp_path_factory.mktemp("onnx-tracker") / "tiny-tracker"
-    assert main(["export", str(tracker_checkpoints["composed"]), "--format", "onnx", "--out", str(out)]) == 0
-    return out
+    """The tiny LiteText detector composed with SAM3's tracker, exported to ONNX (tracker graphs too)."""
+    return export_by_command_line(tracker_checkpoints["composed"],
+                                  tmp_path_factory.mktemp("onnx-tracker") / "tiny-tracker")
