@@ -11,24 +11,26 @@ export class ObjectPromptError extends Error {}
 /** The tracker graphs' point labels for a box's two corners, and for padding (SAM's ONNX convention). */
 const BOX_CORNER_LABELS = [2, 3];
 const PADDING_LABEL = -1;
-const OPTIONS = ["points", "pointLabels", "box", "multimask"];
+const OPTIONS = ["points", "pointLabels", "box", "multimask", "refine"];
 
 /**
  * Check segmentObject's options against an image of `width` × `height` pixels, as `object_prompt` does:
  * points [[x, y], ...] in pixels inside the image, one label per point (1 include, 0 exclude; all 1 when left out),
- * a box [x0, y0, x1, y1] inside the image with x0 < x1 and y0 < y1; at least a point or a box.
+ * a box [x0, y0, x1, y1] inside the image with x0 < x1 and y0 < y1; at least a point or a box. `refine` (true or
+ * false) feeds the last object's mask on the same image back to the tracker, as `mask_input` does in Python.
  */
 export function objectPrompt(options, width, height) {
   if (options === null || typeof options !== "object" || Array.isArray(options)) {
-    throw new ObjectPromptError(`segmentObject's options must be an object {points, pointLabels, box, multimask}, ` +
+    throw new ObjectPromptError(`segmentObject's options must be an object {${OPTIONS.join(", ")}}, ` +
                                 `not ${shown(options)}`);
   }
   const unknown = Object.keys(options).filter((key) => !OPTIONS.includes(key));
   if (unknown.length) {
     throw new ObjectPromptError(`segmentObject takes ${OPTIONS.join(", ")}; not ${unknown.join(", ")}`);
   }
-  const { points = null, pointLabels = null, box = null, multimask = false } = options;
+  const { points = null, pointLabels = null, box = null, multimask = false, refine = false } = options;
   if (typeof multimask !== "boolean") throw new ObjectPromptError(`multimask must be true or false, not ${shown(multimask)}`);
+  if (typeof refine !== "boolean") throw new ObjectPromptError(`refine must be true or false, not ${shown(refine)}`);
   const checkedPoints = items(points, "points").map((point) => {
     const [x, y] = numbers(point, 2, "point", "two numbers x, y in pixels");
     if (!(x >= 0 && x <= width && y >= 0 && y <= height)) {
@@ -59,7 +61,7 @@ export function objectPrompt(options, width, height) {
   if (!checkedPoints.length && !checkedBox) {
     throw new ObjectPromptError("no object prompt given: pass points (with pointLabels) or a box");
   }
-  return { points: checkedPoints, pointLabels: labels, box: checkedBox, multimask };
+  return { points: checkedPoints, pointLabels: labels, box: checkedBox, multimask, refine };
 }
 
 function items(values, name) {
@@ -114,9 +116,9 @@ export function pointList(prompt, width, height, size) {
 
 /**
  * The tracker graph's candidates (one, or three with multimask) on the `width` × `height` image:
- * [{score, box, area, mask}], score the predicted IoU, mask (Uint8Array, height × width) the low-resolution logits
- * upsampled bilinearly (align_corners=False) and kept above 0, box the pixels' [x0, y0, x1, y1] (x1, y1 one past
- * the last pixel; zeros for an empty mask), area the mask's pixel count.
+ * [{score, box, area, mask, logits}], score the predicted IoU, mask (Uint8Array, height × width) the low-resolution
+ * logits upsampled bilinearly (align_corners=False) and kept above 0, box the pixels' [x0, y0, x1, y1] (x1, y1 one
+ * past the last pixel; zeros for an empty mask), area the mask's pixel count, logits the low-resolution ones.
  */
 export function objectCandidates(outputs, width, height) {
   const scores = outputs.iou_scores.data;
@@ -125,8 +127,9 @@ export function objectCandidates(outputs, width, height) {
   const logits = outputs.pred_masks.data;
   const found = [];
   for (let i = 0; i < scores.length; i++) {
-    const { pixels, area } = upsampleThreshold(logits.subarray(i * h * w, (i + 1) * h * w), h, w, height, width, 0);
-    found.push({ score: scores[i], box: maskBox(pixels, width, height), area, mask: pixels });
+    const own = logits.slice(i * h * w, (i + 1) * h * w);
+    const { pixels, area } = upsampleThreshold(own, h, w, height, width, 0);
+    found.push({ score: scores[i], box: maskBox(pixels, width, height), area, mask: pixels, logits: own });
   }
   return found;
 }

@@ -375,18 +375,23 @@ export class Model {
 
   /**
    * The tracker decoder's outputs (iou_scores, pred_masks) for one image's features and one object's point list
-   * (clicks.js pointList); `multimask` runs the three-candidate graph. No earlier mask: the no-mask embedding.
+   * (clicks.js pointList); `multimask` runs the three-candidate graph. `maskInput`: an earlier call's low-resolution
+   * logits (Float32Array) fed back to the tracker; without it, the no-mask embedding.
    */
-  async decodeObject(imageFeatures, { points, labels, count }, multimask = false) {
+  async decodeObject(imageFeatures, { points, labels, count }, multimask = false, maskInput = null) {
     if (!this.hasTracker) throw new LitetextError(NO_TRACKER);
     const role = multimask ? "tracker_decoder_multimask" : "tracker_decoder";
     if (!this.sessions[role]) throw new LitetextError(`this export has no ${role} graph: re-export it with this litetext`);
     const maskShape = this.manifest.graphs[role].inputs.find((t) => t.name === "mask_input").shape;
+    const maskSize = maskShape.reduce((a, b) => a * b, 1);
+    if (maskInput && maskInput.length !== maskSize) {
+      throw new LitetextError(`the mask to refine has ${maskInput.length} values; the tracker takes ${maskSize}`);
+    }
     const feeds = {
       input_points: new ort.Tensor("float32", points, [1, count, 2]),
       input_labels: new ort.Tensor("int64", labels, [1, count]),
-      mask_input: new ort.Tensor("float32", new Float32Array(maskShape.reduce((a, b) => a * b, 1)), maskShape),
-      has_mask_input: new ort.Tensor("float32", new Float32Array(1), [1]),
+      mask_input: new ort.Tensor("float32", maskInput ?? new Float32Array(maskSize), maskShape),
+      has_mask_input: new ort.Tensor("float32", Float32Array.of(maskInput ? 1 : 0), [1]),
     };
     for (let i = 0; i < 3; i++) feeds[`image_embedding_${i}`] = imageFeatures[`tracker_embedding_${i}`];
     return await this.runGraph(role, feeds);
@@ -403,6 +408,8 @@ export class Segmenter {
     this.keepImages = keepImages;
     this.images = new Map();
     this.last = null;
+    /** The last object prompt's image digest and first candidate's low-resolution logits (for `refine`). */
+    this.lastObject = null;
     this.queue = Promise.resolve();
   }
 
@@ -452,7 +459,7 @@ export class Segmenter {
     }
     this.images.set(digest, features);
     while (this.images.size > this.keepImages) this.images.delete(this.images.keys().next().value);
-    return { features, imageCacheHit };
+    return { features, imageCacheHit, digest };
   }
 
   /**
@@ -477,13 +484,23 @@ export class Segmenter {
       throw error instanceof ObjectPromptError ? new LitetextError(error.message) : error;
     }
     const started = performance.now();
-    const { features, imageCacheHit } = await this.encode(pixels, onStage);
+    const { features, imageCacheHit, digest } = await this.encode(pixels, onStage);
     const encoded = performance.now();
+    let maskInput = null;
+    if (prompt.refine) {
+      if (this.lastObject?.digest !== digest) {
+        throw new LitetextError("refine feeds back the last object's mask on this image, and there is none: call " +
+                                "segmentObject on this image without refine first");
+      }
+      maskInput = this.lastObject.logits;
+    }
     onStage("decode");
     const size = this.model.manifest.image_size ?? this.model.settings.height;
     const outputs = await this.model.decodeObject(features, pointList(prompt, pixels.width, pixels.height, size),
-                                                  prompt.multimask);
+                                                  prompt.multimask, maskInput);
     const found = objectCandidates(outputs, pixels.width, pixels.height);
+    // What a later `refine` feeds back: the first candidate's logits, as Python's `result.mask_logits[0]`.
+    this.lastObject = { digest, logits: found[0].logits };
     return {
       candidates: found, prompt, pixels,
       timings: { encodeImageMs: encoded - started, promptsMs: performance.now() - encoded, imageCacheHit },

@@ -2,8 +2,8 @@
 // box, a score slider that re-filters the last run without the model, and clicks on the image (an include point;
 // shift-click an exclude point; a drag a box) that segment one object with SAM3's tracker when the export has it.
 // It also sets window.litetext, the page's JavaScript API: ready, segment(image, prompts, {threshold,
-// maskThreshold}), refilter, segmentObject(image, {points, pointLabels, box, multimask}), and timings(): the last
-// model call's {encodeImageMs, promptsMs, imageCacheHit, backend}, or null before the first.
+// maskThreshold}), refilter, segmentObject(image, {points, pointLabels, box, multimask, refine}), and timings():
+// the last model call's {encodeImageMs, promptsMs, imageCacheHit, backend}, or null before the first.
 //
 // A click on the image first dispatches a cancelable "litetext:click" event on window ({x, y, label, image}, x and y
 // in image pixels); a listener that calls preventDefault() keeps the page from segmenting it.
@@ -242,14 +242,18 @@ function drawClicks({ points, pointLabels, box }) {
   });
 }
 
-/** A click (or a box) on the page: added to the page's clicks, then the object segmented again. */
+/**
+ * A click (or a box) on the page: added to the page's clicks, then the object segmented again, refining the mask
+ * shown (its logits fed back to the tracker, as the Gradio app's Object tab does) after the first click.
+ */
 function addClick(change) {
   if (!state.image) return;
   const previous = state.clicks;
   const next = { ...previous, ...change(previous) };
   state.clicks = next;
   $("clear-clicks").disabled = false;
-  showObject(state.image, { points: next.points, pointLabels: next.pointLabels, box: next.box })
+  const refine = previous.points.length > 0 || previous.box !== null;
+  showObject(state.image, { points: next.points, pointLabels: next.pointLabels, box: next.box, refine })
     .then(() => { if (state.clicks === next) drawClicks(next); })
     .catch(() => { if (state.clicks === next) state.clicks = previous; });  // the message is on the page
 }
