@@ -3,11 +3,12 @@ still equals plain transformers configured for it, and the bench measures it aga
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PIL import Image
 
 import litetext
-from tests.conftest import Reference, assert_same_instances
+from tests.conftest import Reference, TrackerReference, assert_same_instances
 
 
 def resized_reference(path, image_size: int) -> Reference:
@@ -39,9 +40,51 @@ def test_an_image_size_that_is_not_a_multiple_of_14_in_range_is_refused(checkpoi
         litetext.load(str(checkpoints["litetext"]), device="cpu", image_size=size)
 
 
-def test_image_size_with_a_tracker_is_refused_naming_why(tracker_checkpoints):
-    with pytest.raises(litetext.ModelError, match="clicks and video need the checkpoint's own size"):
-        litetext.load(str(tracker_checkpoints["composed"]), device="cpu", image_size=56, tracker=True)
+def resized_tracker_reference(path, image_size: int) -> TrackerReference:
+    """transformers' own `Sam3TrackerModel` and `Sam3TrackerProcessor` with their sizes set to `image_size`."""
+    from transformers import Sam3TrackerModel, Sam3TrackerProcessor
+
+    reference = TrackerReference(path)
+    config = reference.model.config
+    side = image_size // config.prompt_encoder_config.patch_size
+    config.prompt_encoder_config.image_size = image_size
+    config.vision_config.backbone_config.image_size = image_size
+    config.vision_config.backbone_feature_sizes = [[side * 4] * 2, [side * 2] * 2, [side] * 2]
+    reference.model = Sam3TrackerModel.from_pretrained(path, config=config).eval()
+    reference.processor.image_processor.size = {"height": image_size, "width": image_size}
+    reference.processor = Sam3TrackerProcessor(image_processor=reference.processor.image_processor)
+    return reference
+
+
+@pytest.mark.parametrize("layout", ["video", "composed"])
+@pytest.mark.parametrize("prompt", [{"points": [[100, 120], [300, 200]], "point_labels": [1, 0]},
+                                    {"box": [40, 30, 300, 280], "multimask": True}], ids=["clicks", "box"])
+def test_clicks_at_a_smaller_size_equal_transformers_tracker_at_that_size(tracker_checkpoints, photos, layout,
+                                                                          prompt):
+    engine = litetext.load(str(tracker_checkpoints[layout]), device="cpu", dtype="fp32", image_size=56)
+    assert engine.info.image_size == 56 and engine.has_tracker
+    cat = litetext.load_image(next(p for p in photos if p.stem == "cat"))
+    result = engine.segment_object(cat, **prompt)
+    expected = resized_tracker_reference(tracker_checkpoints[layout], 56).segment(cat, **prompt)
+    assert result.mask_logits.shape[-1] == 4 * 56 // 14  # the tracker's own grid at this size
+    np.testing.assert_array_equal(result.scores, expected["scores"])
+    np.testing.assert_array_equal(result.mask_logits, expected["mask_logits"])
+    assert np.array_equal(result.masks, expected["masks"])
+    again = engine.segment_object(cat, **prompt, mask_input=result.mask_logits[0])  # a refinement round
+    assert len(again) == len(result)
+
+
+def test_video_at_a_smaller_size_is_refused_naming_why(tracker_checkpoints, photos):
+    engine = litetext.load(str(tracker_checkpoints["composed"]), device="cpu", image_size=56)
+    frames = [Image.open(photos[0]).convert("RGB")] * 2
+    with pytest.raises(litetext.ModelError, match=r"video is tracked at the checkpoint's own size \(112 px\).*"
+                                                  r"image_size=56"):
+        list(engine.track(frames, ["cat"]))
+
+
+def test_a_tracker_at_another_size_on_onnx_is_refused_naming_why(tracker_checkpoints):
+    with pytest.raises(litetext.ModelError, match="the ONNX backend exports no tracker at another image_size"):
+        litetext.load(str(tracker_checkpoints["composed"]), backend="onnx", image_size=56, tracker=True)
 
 
 def test_bench_measures_a_smaller_size_against_the_full_size_on_the_same_weights(checkpoints):

@@ -47,7 +47,8 @@ def load(
 
     `image_size` (opt-in, inexact) runs the vision encoder at that input size (a multiple of 14, e.g. 672, 504, 336)
     instead of the checkpoint's 1008: the neck and heads scale with the feature map, so a smaller size is much
-    faster, at a cost in quality that `litetext bench --reference-size 1008` measures on your weights.
+    faster, at a cost in quality that `litetext bench --reference-size 1008` measures on your weights. A tracker
+    is built for that size too (PyTorch only), so clicks and video run on the same smaller features.
     """
     from .onnx.manifest import is_export
 
@@ -56,10 +57,10 @@ def load(
     caches = {"image_cache_bytes": image_cache_bytes, "text_cache_bytes": text_cache_bytes}
     if image_size is not None:
         check_image_size(image_size)
-        if tracker not in (None, False):
-            raise ModelError("image_size is for text and box prompts; clicks and video need the checkpoint's own "
-                             "size: load without image_size for a tracker")
     if backend == "onnx" or (backend == "auto" and is_export(model)):
+        if image_size is not None and tracker not in (None, False):
+            raise ModelError("the ONNX backend exports no tracker at another image_size: clicks there need the "
+                             "checkpoint's own size (or backend='torch', which resizes the tracker too)")
         return _load_onnx(os.fspath(model), device, dtype, tracker, caches, image_size)
     return _load_torch(os.fspath(model), device, dtype, tracker, caches, image_size)
 
@@ -79,8 +80,8 @@ def _load_torch(name: str, device: str, dtype: Any, tracker: Any, caches: dict[s
         checkpoint = resolve_checkpoint(name)
         model, processor = load_model_and_processor(checkpoint, resolved_device, resolved_dtype, vision_dtype,
                                                     image_size)
-        tracker_model, tracker_source = (None, "") if image_size is not None else tracker_for(
-            model, checkpoint, tracker_name, resolved_device, resolved_dtype, vision_dtype)
+        tracker_model, tracker_source = tracker_for(model, checkpoint, tracker_name, resolved_device,
+                                                    resolved_dtype, vision_dtype, image_size)
         return Engine(model, processor, name=name, checkpoint=checkpoint, tracker=tracker_model,
                       tracker_checkpoint=tracker_source, **caches)
 

@@ -16,6 +16,7 @@ from .configs import (
     checkpoint_config,
     detector_class,
     has_tracker,
+    tracker_config_with_image_size,
     with_image_size,
 )
 from .precision import set_precision
@@ -35,9 +36,6 @@ def load_model_and_processor(checkpoint: str, device: str, dtype, vision_dtype=N
         config = checkpoint_config(checkpoint)
         resized = {}
         if image_size is not None:
-            if config.model_type == "sam3_video":
-                raise ModelError(f"{checkpoint}: image_size is for detector checkpoints; a sam3_video checkpoint's "
-                                 "tracker needs its own size (load it without image_size)")
             resized["config"] = with_image_size(config, image_size)
         model = detector_class(config).from_pretrained(checkpoint, dtype=dtype, use_safetensors=True,
                                                        trust_remote_code=False, **resized)
@@ -66,13 +64,13 @@ def load_tracker(checkpoint: str, device: str, dtype, vision_dtype=None):
 
 
 def tracker_for(detector: Any, checkpoint: str, tracker: str | os.PathLike | bool | None, device: str, dtype: Any,
-                vision_dtype: Any = None) -> tuple[Any, str]:
+                vision_dtype: Any = None, image_size: int | None = None) -> tuple[Any, str]:
     """The tracker to attach to `detector` (loaded from `checkpoint`), sharing the detector's ViT, and the
     checkpoint it came from; (None, "") for none.
 
     `tracker` is `litetext.load`'s: None for the checkpoint's own when it has one, True to require it, False for
     none, or an alias, hub id or directory whose tracker is composed with the detector (warning when its ViT
-    differs from the detector's).
+    differs from the detector's). `image_size` builds it for the detector's resized input (the resolution lever).
     """
     if tracker is False:
         return None, ""
@@ -85,6 +83,8 @@ def tracker_for(detector: Any, checkpoint: str, tracker: str | os.PathLike | boo
     else:
         source = resolve_checkpoint(tracker)
     model = load_tracker(source, device, dtype, vision_dtype)
+    if image_size is not None:
+        model = _resized(model, tracker_config_with_image_size(model.config, image_size))
     same_kind = type(detector.vision_encoder.backbone) is type(model.vision_encoder.backbone)
     if source != checkpoint and same_kind:  # within one sam3_video checkpoint both read the same ViT weights
         difference = vision_backbone_difference(detector.vision_encoder.backbone.state_dict(),
@@ -116,13 +116,17 @@ def resize_model(model: Any, processor: Any, image_size: int) -> tuple[Any, Any]
     `litetext.load(..., image_size=)` loads a checkpoint at a size directly."""
     import copy
 
-    from transformers.initialization import no_init_weights
-
-    parameter = next(model.parameters())
-    with no_init_weights():
-        resized = type(model)(with_image_size(model.config, image_size))
-    resized = resized.to(parameter.device, parameter.dtype)
-    resized.load_state_dict(model.state_dict())
     processor = copy.deepcopy(processor)
     processor.image_processor.size = {"height": image_size, "width": image_size}
-    return resized.eval(), processor
+    return _resized(model, with_image_size(model.config, image_size)), processor
+
+
+def _resized(model: Any, config: Any) -> Any:
+    """`model`'s weights (the same tensors: dtypes and device kept) in a model of its class built from `config`
+    (another input size)."""
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():
+        resized = type(model)(config)
+    resized.load_state_dict(model.state_dict(), assign=True)
+    return resized.to(next(model.parameters()).device).eval()

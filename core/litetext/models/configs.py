@@ -49,11 +49,25 @@ def check_image_size(image_size: int) -> int:
 
 
 def with_image_size(config, image_size: int):
-    """A copy of a detector config whose vision encoder takes `image_size` x `image_size` inputs: the ViT's
-    positions (or a student trunk's output size) and the FPN's feature sizes follow it."""
+    """A copy of a detector config (or of a `sam3_video` config, its detector's) whose vision encoder takes
+    `image_size` x `image_size` inputs: the ViT's positions (or a student trunk's output size) and the FPN's
+    feature sizes follow it."""
     config = config.__class__.from_dict(config.to_dict())
-    vision = config.vision_config
+    detector = config.detector_config if config.model_type == "sam3_video" else config
+    _resize_vision(detector.vision_config, image_size)
+    return config
+
+
+def tracker_config_with_image_size(config, image_size: int):
+    """A copy of a `Sam3TrackerConfig` for `image_size` inputs: the vision features' sizes and the prompt
+    encoder's image size (its embedding grid and mask-input size follow)."""
+    config = config.__class__.from_dict(config.to_dict())
+    _resize_vision(config.vision_config, image_size)
+    config.prompt_encoder_config.image_size = image_size
+    return config
+
+
+def _resize_vision(vision, image_size: int) -> None:
     side = check_image_size(image_size) // vision.backbone_config.patch_size
     vision.backbone_config.image_size = image_size
     vision.backbone_feature_sizes = [[int(side * scale)] * 2 for scale in vision.scale_factors[:3]]
-    return config

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, InvalidVideoError
+from ..errors import InputError, InvalidVideoError, ModelError
 from ..models.checkpoints import quiet_loading
 from ..result import Result
 from ..videos import VideoSource, open_video
@@ -114,6 +114,12 @@ class VideoPipeline:
                                                                       dtype=runtime.dtype, use_safetensors=True)
         else:
             config, video_tracker = weights.config, weights.model
+        own_size = config.tracker_config.image_size
+        if images.processor.image_processor.size["height"] != own_size:
+            raise ModelError(f"video is tracked at the checkpoint's own size ({own_size} px): its memory attention "
+                             f"is built for it, and this engine was loaded with image_size="
+                             f"{images.processor.image_processor.size['height']} (text prompts and clicks run at it); "
+                             "load the model without image_size to track videos")
         with torch.device("meta"):  # every submodule is replaced below: allocate nothing
             model = Sam3VideoModel(config)
         model.detector_model = runtime.model
