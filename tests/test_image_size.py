@@ -95,3 +95,11 @@ def test_bench_measures_a_smaller_size_against_the_full_size_on_the_same_weights
     assert report.inexact and report.settings["image_size"] == 56 and report.settings["reference_size"] == 112
     assert "float32 at 56 px against the float32 at 112 px reference" in report.table()
     assert 0.0 <= report.agreement.recall <= 1.0
+
+
+def test_bench_times_clicks_at_a_smaller_size_against_transformers_tracker_there(tracker_checkpoints):
+    from litetext.bench import run_bench
+
+    report = run_bench(model=str(tracker_checkpoints["composed"]), device="cpu", images=1, size=(160, 120),
+                       prompts=1, image_size=56, reference_size=112, log=lambda line: None)
+    assert report.get("click (litetext, cached)") is not None and report.clicks_agree is True

@@ -271,7 +271,7 @@ def run_bench(
 
     from .engine import Engine
     from .errors import InputError
-    from .models.building import load_model_and_processor, resize_model, tracker_for
+    from .models.building import load_model_and_processor, resize_model, resize_tracker, tracker_for
     from .models.checkpoints import resolve_checkpoint
     from .models.configs import check_image_size
     from .models.precision import precision_name, resolve_device, resolve_dtypes, set_precision
@@ -307,8 +307,7 @@ def run_bench(
     if reference_size != native:
         log(f"the baselines run at {reference_size} px (the model's own: {native})")
         network, processor = resize_model(network, processor, reference_size)
-    if native not in (reference_size, image_size):
-        tracker = None  # clicks need the tracker's own size
+        tracker = None if tracker is None else resize_tracker(tracker, network, reference_size)
     engine = Engine(network, processor, name=model, tracker=tracker)  # private: the bench may cast or compile it
     prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
     pictures = _photos(images, size)
@@ -344,7 +343,7 @@ def run_bench(
     if image_size != reference_size:
         log(f"litetext runs at {image_size} px (the same weights; not timed) ...")
         network, processor = resize_model(engine.model, engine.processor, image_size)
-        tracker = None if image_size != native else tracker
+        tracker = None if tracker is None else resize_tracker(tracker, network, image_size)
         engine = Engine(network, processor, name=model, tracker=tracker)
     onnx_directory = None
     if backend == "onnx":  # from the fp32 model, before litetext may cast or compile it; not timed

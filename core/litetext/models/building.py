@@ -83,8 +83,6 @@ def tracker_for(detector: Any, checkpoint: str, tracker: str | os.PathLike | boo
     else:
         source = resolve_checkpoint(tracker)
     model = load_tracker(source, device, dtype, vision_dtype)
-    if image_size is not None:
-        model = _resized(model, tracker_config_with_image_size(model.config, image_size))
     same_kind = type(detector.vision_encoder.backbone) is type(model.vision_encoder.backbone)
     if source != checkpoint and same_kind:  # within one sam3_video checkpoint both read the same ViT weights
         difference = vision_backbone_difference(detector.vision_encoder.backbone.state_dict(),
@@ -92,7 +90,15 @@ def tracker_for(detector: Any, checkpoint: str, tracker: str | os.PathLike | boo
         warn_if_different(difference, checkpoint, source)
     # A student trunk (EfficientSAM3) takes the ViT's place for the tracker too, as upstream shares it.
     model.vision_encoder.backbone = detector.vision_encoder.backbone  # one ViT in memory, one pass per image
-    return model, source
+    return (model if image_size is None else resize_tracker(model, detector, image_size)), source
+
+
+def resize_tracker(tracker: Any, detector: Any, image_size: int) -> Any:
+    """`tracker`'s weights built for `image_size` inputs, sharing `detector`'s vision backbone (already built for
+    that size): what the resolution lever gives clicks."""
+    resized = _resized(tracker, tracker_config_with_image_size(tracker.config, image_size))
+    resized.vision_encoder.backbone = detector.vision_encoder.backbone
+    return resized
 
 
 def assemble(detector: str | os.PathLike, tracker: str | os.PathLike, out: str | os.PathLike, *,
