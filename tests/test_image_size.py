@@ -74,6 +74,19 @@ def test_clicks_at_a_smaller_size_equal_transformers_tracker_at_that_size(tracke
     assert len(again) == len(result)
 
 
+def test_clicks_on_a_student_with_sams_tracker_at_a_smaller_size_equal_transformers_tracker_there(
+        checkpoints, tracker_checkpoints, photos):
+    engine = litetext.load(str(checkpoints["student"]), device="cpu", dtype="fp32", image_size=56,
+                           tracker=str(tracker_checkpoints["video"]))
+    reference = resized_tracker_reference(tracker_checkpoints["video"], 56)
+    reference.model.vision_encoder.backbone = engine.model.vision_encoder.backbone  # the student, as upstream shares it
+    cat = litetext.load_image(next(p for p in photos if p.stem == "cat"))
+    result = engine.segment_object(cat, points=[[100, 120]], point_labels=[1])
+    expected = reference.segment(cat, points=[[100, 120]], point_labels=[1])
+    np.testing.assert_array_equal(result.mask_logits, expected["mask_logits"])
+    assert np.array_equal(result.masks, expected["masks"])
+
+
 def test_video_at_a_smaller_size_is_refused_naming_why(tracker_checkpoints, photos):
     engine = litetext.load(str(tracker_checkpoints["composed"]), device="cpu", image_size=56)
     frames = [Image.open(photos[0]).convert("RGB")] * 2

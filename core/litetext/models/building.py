@@ -96,9 +96,18 @@ def tracker_for(detector: Any, checkpoint: str, tracker: str | os.PathLike | boo
 def resize_tracker(tracker: Any, detector: Any, image_size: int) -> Any:
     """`tracker`'s weights built for `image_size` inputs, sharing `detector`'s vision backbone (already built for
     that size): what the resolution lever gives clicks."""
-    resized = _resized(tracker, tracker_config_with_image_size(tracker.config, image_size))
-    resized.vision_encoder.backbone = detector.vision_encoder.backbone
-    return resized
+    from transformers.initialization import no_init_weights
+
+    with no_init_weights():
+        resized = type(tracker)(tracker_config_with_image_size(tracker.config, image_size))
+    resized.vision_encoder.backbone = detector.vision_encoder.backbone  # a student trunk too, whatever the config says
+    backbone = "vision_encoder.backbone."
+    state = {key: value for key, value in tracker.state_dict().items() if not key.startswith(backbone)}
+    missing, unexpected = resized.load_state_dict(state, strict=False, assign=True)
+    if unexpected or any(not key.startswith(backbone) for key in missing):
+        raise ModelError(f"the tracker cannot be rebuilt for image_size {image_size}: keys missing "
+                         f"{[k for k in missing if not k.startswith(backbone)][:5]}, unexpected {unexpected[:5]}")
+    return resized.to(next(tracker.parameters()).device).eval()
 
 
 def assemble(detector: str | os.PathLike, tracker: str | os.PathLike, out: str | os.PathLike, *,
