@@ -87,12 +87,32 @@ def test_clicks_on_a_student_with_sams_tracker_at_a_smaller_size_equal_transform
     assert np.array_equal(result.masks, expected["masks"])
 
 
-def test_video_at_a_smaller_size_is_refused_naming_why(tracker_checkpoints, photos):
-    engine = litetext.load(str(tracker_checkpoints["composed"]), device="cpu", image_size=56)
-    frames = [Image.open(photos[0]).convert("RGB")] * 2
-    with pytest.raises(litetext.ModelError, match=r"video is tracked at the checkpoint's own size \(112 px\).*"
-                                                  r"image_size=56"):
-        list(engine.track(frames, ["cat"]))
+def test_video_at_a_smaller_size_equals_transformers_video_model_at_that_size(tracker_checkpoints, photos):
+    from transformers import AutoConfig, Sam3VideoModel, Sam3VideoProcessor
+
+    from litetext.pipelines.video import install_local_kernels
+    from tests.test_video import PROMPTS, assert_same_frame, moving_cat, reference_stream
+
+    path = tracker_checkpoints["composed"]
+    config = AutoConfig.from_pretrained(path)  # every size in the sam3_video config, set by hand to 56 px
+    for vision in (config.detector_config.vision_config, config.tracker_config.vision_config):
+        vision.backbone_config.image_size = 56
+        vision.backbone_feature_sizes = [[16, 16], [8, 8], [4, 4]]
+    config.tracker_config.image_size = config.tracker_config.prompt_encoder_config.image_size = 56
+    config.tracker_config.memory_attention_rope_feat_sizes = [4, 4]
+    config.low_res_mask_size = 16
+    install_local_kernels()  # the same NMS and hole filling on both sides
+    processor = Sam3VideoProcessor.from_pretrained(path)
+    processor.image_processor.size = processor.video_processor.size = {"height": 56, "width": 56}
+    reference = (Sam3VideoModel.from_pretrained(path, config=config).eval(), processor)
+
+    engine = litetext.load(str(path), device="cpu", dtype="fp32", image_size=56)
+    frames = moving_cat(photos, count=6, gap=range(3, 4))
+    tracked = list(engine.track(frames, PROMPTS, mode="stream"))
+    expected = list(reference_stream(reference, frames, PROMPTS))
+    assert sum(len(t.result) for t in tracked) > 0
+    for ours, theirs in zip(tracked, expected, strict=True):
+        assert_same_frame(ours, theirs)
 
 
 def test_a_tracker_at_another_size_on_onnx_is_refused_naming_why(tracker_checkpoints):

@@ -49,12 +49,16 @@ def check_image_size(image_size: int) -> int:
 
 
 def with_image_size(config, image_size: int):
-    """A copy of a detector config (or of a `sam3_video` config, its detector's) whose vision encoder takes
-    `image_size` x `image_size` inputs: the ViT's positions (or a student trunk's output size) and the FPN's
-    feature sizes follow it."""
+    """A copy of a detector config (or of a `sam3_video` config: its detector, its tracker and its mask size)
+    whose vision encoder takes `image_size` x `image_size` inputs: the ViT's positions (or a student trunk's
+    output size) and the FPN's feature sizes follow it."""
     config = config.__class__.from_dict(config.to_dict())
-    detector = config.detector_config if config.model_type == "sam3_video" else config
-    _resize_vision(detector.vision_config, image_size)
+    if config.model_type != "sam3_video":
+        _resize_vision(config.vision_config, image_size)
+        return config
+    _resize_vision(config.detector_config.vision_config, image_size)
+    _resize_tracker(config.tracker_config, image_size)
+    config.low_res_mask_size = 4 * (image_size // config.tracker_config.prompt_encoder_config.patch_size)
     return config
 
 
@@ -62,9 +66,20 @@ def tracker_config_with_image_size(config, image_size: int):
     """A copy of a `Sam3TrackerConfig` for `image_size` inputs: the vision features' sizes and the prompt
     encoder's image size (its embedding grid and mask-input size follow)."""
     config = config.__class__.from_dict(config.to_dict())
+    _resize_tracker(config, image_size)
+    return config
+
+
+def _resize_tracker(config, image_size: int) -> None:
+    """A tracker config (image or video) in place: its vision sizes, its prompt encoder's, and where it has them
+    its own image size and the memory attention's feature grid."""
     _resize_vision(config.vision_config, image_size)
     config.prompt_encoder_config.image_size = image_size
-    return config
+    side = image_size // config.prompt_encoder_config.patch_size
+    if hasattr(config, "memory_attention_rope_feat_sizes"):
+        config.memory_attention_rope_feat_sizes = [side, side]
+    if "image_size" in config.to_dict():
+        config.image_size = image_size
 
 
 def _resize_vision(vision, image_size: int) -> None:

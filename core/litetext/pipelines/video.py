@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import InputError, InvalidVideoError, ModelError
 from ..models.checkpoints import quiet_loading
+from ..models.configs import with_image_size
 from ..result import Result
 from ..videos import VideoSource, open_video
 from .batching import progress_bar
@@ -106,20 +107,21 @@ class VideoPipeline:
 
         self.images = images
         runtime = images.runtime
+        image_size = images.processor.image_processor.size["height"]
         if weights is None:
             with quiet_loading(checkpoint):
                 config = AutoConfig.from_pretrained(checkpoint)
+                if image_size != config.tracker_config.image_size:  # the resolution lever: the tracker follows it
+                    config = with_image_size(config, image_size)
                 # The memory attention and encoder the image tracker lacks; the ViT stays the detector's.
-                video_tracker = Sam3TrackerVideoModel.from_pretrained(checkpoint, remove_vision_encoder=True,
+                video_tracker = Sam3TrackerVideoModel.from_pretrained(checkpoint, config=config,
+                                                                      remove_vision_encoder=True,
                                                                       dtype=runtime.dtype, use_safetensors=True)
         else:
             config, video_tracker = weights.config, weights.model
-        own_size = config.tracker_config.image_size
-        if images.processor.image_processor.size["height"] != own_size:
-            raise ModelError(f"video is tracked at the checkpoint's own size ({own_size} px): its memory attention "
-                             f"is built for it, and this engine was loaded with image_size="
-                             f"{images.processor.image_processor.size['height']} (text prompts and clicks run at it); "
-                             "load the model without image_size to track videos")
+            if image_size != config.tracker_config.image_size:
+                raise ModelError(f"the video tracker given is built for {config.tracker_config.image_size} px, and "
+                                 f"this engine runs at image_size={image_size}")
         with torch.device("meta"):  # every submodule is replaced below: allocate nothing
             model = Sam3VideoModel(config)
         model.detector_model = runtime.model
