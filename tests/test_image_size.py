@@ -136,3 +136,11 @@ def test_bench_times_clicks_at_a_smaller_size_against_transformers_tracker_there
     report = run_bench(model=str(tracker_checkpoints["composed"]), device="cpu", images=1, size=(160, 120),
                        prompts=1, image_size=56, reference_size=112, log=lambda line: None)
     assert report.get("click (litetext, cached)") is not None and report.clicks_agree is True
+
+
+def test_the_video_bench_tracks_at_a_smaller_size():
+    from litetext.bench import run_video_bench
+
+    report = run_video_bench(model="tiny-random-tracker", device="cpu", frames=3, size=(96, 72), prompts=1,
+                             image_size=56, log=lambda line: None)
+    assert report.settings["image_size"] == 56 and "ms per frame" in report.table()

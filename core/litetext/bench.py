@@ -656,15 +656,18 @@ class VideoBenchReport:
 
 def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto", dtype: str = "auto",
                     frames: int = 1000, size: tuple[int, int] = (640, 480), prompts: int = 2,
-                    max_objects: int | None = None, log: Callable[[str], None] = print) -> VideoBenchReport:
+                    max_objects: int | None = None, image_size: int | None = None,
+                    log: Callable[[str], None] = print) -> VideoBenchReport:
     """Track `prompts` through a synthetic video of `frames` frames (a photo sliding by, generated on the fly, so
     the video itself costs no memory) in streaming mode. `model` is an alias, hub id or directory with a tracker, or
     a full-size random architecture (`random-s0`, ...) with SAM3's random full-size tracker. `max_objects` caps the
-    tracked objects (random weights keep finding new ones, and each object's state is bounded, not the count)."""
+    tracked objects (random weights keep finding new ones, and each object's state is bounded, not the count).
+    `image_size` tracks at that input size (the resolution lever)."""
     import torch
 
     from .engine import Engine
     from .loader import load
+    from .models.building import resize_model, resize_tracker
     from .models.precision import resolve_device, resolve_dtypes
     from .pipelines.video import VideoTrackerWeights, state_bytes
 
@@ -677,12 +680,16 @@ def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto",
         variant, student = RANDOM_VARIANTS[model]
         network, processor = build_full_size_random_model(variant, student=student, dtype=text_dtype,
                                                           device=resolved_device)
-        image_tracker, config, video_tracker = build_full_size_random_video_tracker(network, dtype=text_dtype,
-                                                                                    device=resolved_device)
+        if image_size is not None:
+            network, processor = resize_model(network, processor, image_size)
+        image_tracker, config, video_tracker = build_full_size_random_video_tracker(
+            network, dtype=text_dtype, device=resolved_device, image_size=image_size)
+        if image_size is not None:
+            image_tracker = resize_tracker(image_tracker, network, image_size)
         engine = Engine(network, processor, name=model, tracker=image_tracker,
                         video_tracker=VideoTrackerWeights(config, video_tracker))
     else:
-        engine = load(model, device=device, dtype=dtype)
+        engine = load(model, device=device, dtype=dtype, image_size=image_size)
     prompt_list = (PROMPTS * (prompts // len(PROMPTS) + 1))[:prompts]
     photo = _photos(1, size)[0]
     step = max(1, size[0] // 200)
@@ -694,7 +701,8 @@ def run_video_bench(*, model: str = "tiny-random-tracker", device: str = "auto",
 
     report = VideoBenchReport(
         settings={"model": model, "device": resolved_device, "dtype": engine.info.dtype, "frames": frames,
-                  "size": list(size), "prompts": prompt_list, "mode": "stream", "max_objects": max_objects},
+                  "size": list(size), "prompts": prompt_list, "mode": "stream", "max_objects": max_objects,
+                  "image_size": engine.info.image_size},
         machine=_machine(resolved_device))
     marks = {max(0, round(frames * k / 10) - 1) for k in range(1, 11)} | {0}
     started = first = None

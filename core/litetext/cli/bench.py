@@ -54,7 +54,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.video:
         video = run_video_bench(model=args.model, device=args.device, dtype=args.dtype, frames=args.video,
                                 size=(int(width), int(height)), prompts=args.prompts,
-                                max_objects=args.max_objects, log=lambda line: print(line, file=sys.stderr))
+                                max_objects=args.max_objects, image_size=args.image_size,
+                                log=lambda line: print(line, file=sys.stderr))
         settings = ", ".join(f"{k}={v}" for k, v in video.settings.items())
         print(f"litetext bench (video): {settings}\nmachine: {video.machine}\n\n{video.table()}")
         if args.json:

@@ -269,15 +269,21 @@ def build_full_size_random_tracker(detector, *, dtype=None, device: str = "cpu",
     return tracker.to(dtype=dtype or torch.float32).eval()
 
 
-def build_full_size_random_video_tracker(detector, *, dtype=None, device: str = "cpu", seed: int = 0):
+def build_full_size_random_video_tracker(detector, *, dtype=None, device: str = "cpu", seed: int = 0,
+                                        image_size: int | None = None):
     """SAM3's full-size image tracker and video tracker with random weights around `detector` (sharing its ViT):
     `(Sam3TrackerModel, Sam3VideoConfig, Sam3TrackerVideoModel without vision encoder)`, what
-    `litetext.tracking.VideoTracker` takes. For timing tracking without a download."""
+    `litetext.tracking.VideoTracker` takes. For timing tracking without a download. `image_size`: the video
+    tracker built for that input size (the image tracker stays full-size: `building.resize_tracker` resizes it)."""
     import torch
     from transformers import Sam3TrackerVideoConfig, Sam3TrackerVideoModel, Sam3VideoConfig
 
+    from .configs import with_image_size
+
     image_tracker = build_full_size_random_tracker(detector, dtype=dtype, device=device, seed=seed)
     config = Sam3VideoConfig(detector_config=detector.config.to_dict(), tracker_config=Sam3TrackerVideoConfig())
+    if image_size is not None:
+        config = with_image_size(config, image_size)
     torch.manual_seed(seed)
     with torch.device(device):
         video_tracker = Sam3TrackerVideoModel(config.tracker_config, remove_vision_encoder=True)
