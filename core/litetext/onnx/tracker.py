@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import NoTrackerError
-from ..runtime.base import VisionOutput
+from ..runtime.base import VisionOutput, per_image
 from ..runtime.tracker import TrackerOutput, TrackerRuntime
 from .manifest import TRACKER_DECODER, TRACKER_DECODER_MULTIMASK
 from .runtime import OnnxSam3
@@ -49,8 +49,7 @@ class OnnxTracker(TrackerRuntime):
         return f"OnnxTracker({str(self.runtime.directory)!r})"
 
     def embed(self, vision: VisionOutput) -> list[tuple[Any, ...]]:
-        levels = vision.tracker_embeddings
-        return [tuple(level[i : i + 1].clone() for level in levels) for i in range(len(levels[0]))]
+        return per_image(vision.tracker_embeddings)
 
     def decode(self, embeddings: tuple[Any, ...], *, input_points: Any = None, input_labels: Any = None,
                input_boxes: Any = None, input_masks: Any = None, multimask: bool = False) -> TrackerOutput:

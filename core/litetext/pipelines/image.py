@@ -22,7 +22,7 @@ from ..errors import InputError, InvalidImageError, LitetextError
 from ..images import DEFAULT_MAX_PIXELS, ImageInput, PreparedImage, describe_source, prepare_image
 from ..prompts import TEXT_LENGTH, check_thresholds, normalize_prompts, resolve_prompts, validate_boxes
 from ..result import Result, Timings, upsample_masks
-from ..runtime.base import DecodeOutput, Runtime
+from ..runtime.base import DecodeOutput, Runtime, per_image
 from .batching import attempt, chunks, progress_bar, read_ahead, run_grouped
 
 
@@ -137,11 +137,8 @@ class ImagePipeline:
                 self._position_encodings = tuple(p[:1].clone() for p in outputs.position_encodings)
             tracker_embeddings = ([None] * len(images) if self.embed_for_tracker is None
                                   else self.embed_for_tracker(outputs))
-            return [
-                ImageFeatures(tuple(level[i : i + 1].clone() for level in outputs.levels),
-                              (image.height, image.width), prepared[i].digest, tracker_embeddings[i])
-                for i, image in enumerate(images)
-            ]
+            return [ImageFeatures(levels, (image.height, image.width), prepared[i].digest, tracker_embeddings[i])
+                    for i, (image, levels) in enumerate(zip(images, per_image(outputs.levels), strict=True))]
 
     def embed_image(self, image: ImageInput | PreparedImage) -> np.ndarray:
         """The detector's coarsest decoded FPN level averaged over all positions, as float32 (see

@@ -23,6 +23,12 @@ class VisionOutput:
     tracker_embeddings: tuple[Any, ...] | None = None
 
 
+def per_image(levels: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Batched feature levels split into one tuple per image, each level keeping a batch dimension of 1 (copies, so
+    that a cached image does not hold the whole batch)."""
+    return [tuple(level[i : i + 1].clone() for level in levels) for i in range(len(levels[0]))]
+
+
 @dataclass(frozen=True)
 class DecodeOutput:
     """Raw decoder outputs for K prompts on one image (batch dimension K)."""

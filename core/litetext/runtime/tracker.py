@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .base import VisionOutput
+from .base import VisionOutput, per_image
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,7 @@ class TorchTracker(TrackerRuntime):
         self._torch = torch
 
     def embed(self, vision: VisionOutput) -> list[tuple[Any, ...]]:
-        embeddings = tracker_embeddings(self.model, vision.last_hidden_state)
-        return [tuple(level[i : i + 1].clone() for level in embeddings) for i in range(len(embeddings[0]))]
+        return per_image(tracker_embeddings(self.model, vision.last_hidden_state))
 
     def decode(self, embeddings: tuple[Any, ...], *, input_points: Any = None, input_labels: Any = None,
                input_boxes: Any = None, input_masks: Any = None, multimask: bool = False) -> TrackerOutput:
