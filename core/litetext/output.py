@@ -42,17 +42,26 @@ def check_output_dir(path: str | os.PathLike, *, min_free_bytes: int | None = No
     return folder
 
 
-def write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:
-    """`data` as JSON at `path`, written beside it and renamed into place: the file is whole or absent."""
+def replace_file(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` beside `path` and rename it into place: the file is whole or as it was (a new file, never
+    through a hard link to another). Raises the `OSError` (nothing is left beside it)."""
     target = Path(path)
     staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        staging.write_text(json.dumps(data, indent=indent) + "\n")
+        staging.write_bytes(data)
         os.replace(staging, target)
-    except OSError as error:
+    except OSError:
         staging.unlink(missing_ok=True)
-        raise _output_error(target, error) from None
+        raise
     return target
+
+
+def write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 2) -> Path:
+    """`data` as JSON at `path`, written beside it and renamed into place: the file is whole or absent."""
+    try:
+        return replace_file(path, (json.dumps(data, indent=indent) + "\n").encode())
+    except OSError as error:
+        raise _output_error(Path(path), error) from None
 
 
 def append_line(handle: BinaryIO, path: Path, line: str) -> None:

@@ -21,6 +21,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..errors import LitetextError
+from ..output import replace_file
 from .common import say
 
 #: The onnxruntime-web release the site is built and tested with, and its npm `dist.integrity`.
@@ -193,9 +194,7 @@ def _download_tarball(path: Path, *, log=None) -> bytes:
         raise LitetextError(f"{ONNXRUNTIME_WEB_TARBALL} does not match its pinned SHA-512 (got {_integrity(data)}): "
                             "the download was cut short or altered; try again")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
-    staging.write_bytes(data)
-    os.replace(staging, path)
+    replace_file(path, data)
     return data
 
 

@@ -23,6 +23,7 @@ from ..models.manifests import (
     export_format,
     trusted,
 )
+from ..output import replace_file
 
 FORMAT = "litetext-onnx"
 FORMAT_VERSION = 2  # 2: every file's SHA-256 (format 1 recorded sizes only)
@@ -109,11 +110,7 @@ class Manifest:
 
     def write(self, directory: str | os.PathLike) -> Path:
         """Write `manifest.json` into `directory` as a new file (never through a hard link to another export's)."""
-        path = Path(directory) / MANIFEST_NAME
-        staging = path.with_name(f".{MANIFEST_NAME}.{os.getpid()}")
-        staging.write_text(self.to_json() + "\n")
-        os.replace(staging, path)
-        return path
+        return replace_file(Path(directory) / MANIFEST_NAME, (self.to_json() + "\n").encode())
 
 
 def seal(manifest: Manifest, directory: str | os.PathLike) -> Manifest:
